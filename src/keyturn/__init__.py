@@ -1,0 +1,76 @@
+"""keyturn: the lifecycle of trading API keys as a state machine.
+
+Create a key, show its secret once, have the person acknowledge it, activate it with a code sent
+to them, disable, enable, edit, reset and remove it. Start with :class:`KeyService`; the states
+and actions are in :mod:`keyturn.lifecycle`, the ports in :mod:`keyturn.ports`, ready adapters in
+:mod:`keyturn.adapters`, and fakes for your tests in :mod:`keyturn.testing`.
+"""
+
+from keyturn.errors import (
+    ActionNotAllowed,
+    ActivationLocked,
+    AuthenticationFailed,
+    ChallengeInvalid,
+    CodeAttemptsExhausted,
+    CodeError,
+    CodeExpired,
+    CodeMismatch,
+    ConcurrentUpdate,
+    ConfirmationRequired,
+    InvalidInput,
+    KeyNotFound,
+    KeyturnError,
+    QuotaExceeded,
+    ResendTooEarly,
+    SendLimitReached,
+)
+from keyturn.hashing import SecretHasher
+from keyturn.lifecycle import Action, State
+from keyturn.outbox import OutboxRelay, RelayReport
+from keyturn.policy import Policy
+from keyturn.records import (
+    ApiKey,
+    Confirmation,
+    HistoryEntry,
+    IssuedSecret,
+    Notification,
+    NotificationKind,
+    Principal,
+)
+from keyturn.scope import Scope
+from keyturn.service import UNSET, KeyService
+
+__all__ = [
+    "UNSET",
+    "Action",
+    "ActionNotAllowed",
+    "ActivationLocked",
+    "ApiKey",
+    "AuthenticationFailed",
+    "ChallengeInvalid",
+    "CodeAttemptsExhausted",
+    "CodeError",
+    "CodeExpired",
+    "CodeMismatch",
+    "ConcurrentUpdate",
+    "Confirmation",
+    "ConfirmationRequired",
+    "HistoryEntry",
+    "InvalidInput",
+    "IssuedSecret",
+    "KeyNotFound",
+    "KeyService",
+    "KeyturnError",
+    "Notification",
+    "NotificationKind",
+    "OutboxRelay",
+    "Policy",
+    "Principal",
+    "QuotaExceeded",
+    "RelayReport",
+    "ResendTooEarly",
+    "Scope",
+    "SecretHasher",
+    "SendLimitReached",
+    "State",
+]

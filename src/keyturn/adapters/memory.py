@@ -1,0 +1,173 @@
+"""The in-memory key store: the reference adapter for :class:`~keyturn.ports.KeyStore`.
+
+For tests and single-process use; nothing survives the process. It keeps the same promises as the
+persistent stores (atomic changes, optimistic versions, quota checked inside the write, outbox
+claims), under one lock, and passes the same contract suite (:mod:`keyturn.testing.contract`).
+Records are frozen, so handing them out shares nothing mutable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+
+from keyturn.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
+from keyturn.records import Delivery
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from keyturn.records import ApiKey, Challenge, Change, HistoryEntry, Notification
+
+#: How long a claimed notification stays away from other relays before it is due again.
+CLAIM_LEASE = timedelta(seconds=60)
+
+
+@attrs.define
+class _Outbox:
+    notification: Notification
+    attempts: int = 0
+    due_at: datetime | None = None
+    claimed_until: datetime | None = None
+    delivered_at: datetime | None = None
+    last_error: str = ""
+
+
+@attrs.define
+class InMemoryKeyStore:
+    """Keys, history, challenges and outbox in dicts, behind one lock."""
+
+    _keys: dict[int, ApiKey] = attrs.field(factory=dict, init=False)
+    _by_client_id: dict[str, int] = attrs.field(factory=dict, init=False)
+    _history: dict[int, list[HistoryEntry]] = attrs.field(factory=dict, init=False)
+    _challenges: dict[str, Challenge] = attrs.field(factory=dict, init=False)
+    _outbox: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
+    _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+
+    def get(self, key_id: int) -> ApiKey | None:
+        """The key with this id, or ``None``."""
+        return self._keys.get(key_id)
+
+    def get_by_client_id(self, client_id: str) -> ApiKey | None:
+        """The key with this client id, or ``None``."""
+        key_id = self._by_client_id.get(client_id)
+        return None if key_id is None else self._keys[key_id]
+
+    def list_keys(self, owner: str | None = None) -> list[ApiKey]:
+        """Keys of ``owner`` (or all), by id."""
+        with self._lock:
+            keys = list(self._keys.values())
+        return [k for k in keys if owner is None or k.owner == owner]
+
+    def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+        """Store a new key, choosing its id, if the owner is under quota."""
+        if change.expected_version != 0:
+            raise InvalidInput("change", "a new key must have expected_version 0")
+        with self._lock:
+            owner = change.key.owner
+            live = sum(1 for k in self._keys.values() if k.owner == owner and k.live)
+            if live >= max_live_per_owner:
+                raise QuotaExceeded(owner, max_live_per_owner)
+            if change.key.client_id in self._by_client_id:
+                raise ConcurrentUpdate(0, 0, action="create")
+            self._check_challenge(change.challenge)
+            change = change.with_key_id(next(self._ids))
+            self._write(change)
+            return change.key
+
+    def apply(self, change: Change) -> None:
+        """Store a change to an existing key, if nobody changed it since it was read."""
+        with self._lock:
+            current = self._keys.get(change.key.id)
+            if current is None or current.version != change.expected_version:
+                raise ConcurrentUpdate(change.key.id, change.expected_version)
+            self._check_challenge(change.challenge)
+            self._write(change)
+
+    def _check_challenge(self, challenge: Challenge | None) -> None:
+        if challenge is None:
+            return
+        stored = self._challenges.get(challenge.id)
+        if stored is None or stored.version != challenge.version - 1:
+            raise ConcurrentUpdate(challenge.key_id or 0, challenge.version - 1)
+
+    def _write(self, change: Change) -> None:
+        key = change.key
+        self._keys[key.id] = key
+        self._by_client_id[key.client_id] = key.id
+        self._history.setdefault(key.id, []).append(change.history)
+        if change.challenge is not None:
+            self._challenges[change.challenge.id] = change.challenge
+        for n in change.notifications:
+            self._outbox[n.id] = _Outbox(n)
+
+    def history(self, key_id: int) -> list[HistoryEntry]:
+        """The key's audit trail, oldest first."""
+        with self._lock:
+            return list(self._history.get(key_id, ()))
+
+    def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
+        """Store a new challenge and enqueue its code."""
+        with self._lock:
+            if challenge.id in self._challenges:
+                raise ConcurrentUpdate(challenge.key_id or 0, 0)
+            self._challenges[challenge.id] = challenge
+            for n in notifications:
+                self._outbox[n.id] = _Outbox(n)
+
+    def get_challenge(self, challenge_id: str) -> Challenge | None:
+        """The challenge with this id, or ``None``."""
+        return self._challenges.get(challenge_id)
+
+    def save_challenge(self, challenge: Challenge) -> None:
+        """Store a challenge one version above the stored one."""
+        with self._lock:
+            self._check_challenge(challenge)
+            self._challenges[challenge.id] = challenge
+
+    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` due, unclaimed notifications, oldest first."""
+        with self._lock:
+            due = [
+                e
+                for e in self._outbox.values()
+                if e.delivered_at is None
+                and (e.due_at is None or e.due_at <= now)
+                and (e.claimed_until is None or e.claimed_until <= now)
+            ]
+            due.sort(key=lambda e: e.notification.created_at)
+            claimed = due[:limit]
+            for e in claimed:
+                e.claimed_until = now + CLAIM_LEASE
+                e.attempts += 1
+            return [Delivery(e.notification, e.attempts) for e in claimed]
+
+    def mark_delivered(self, notification_id: str, now: datetime) -> None:
+        """Record delivery and drop the notification's code."""
+        with self._lock:
+            e = self._outbox[notification_id]
+            e.delivered_at = now
+            e.claimed_until = None
+            e.notification = attrs.evolve(e.notification, code=None)
+
+    def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
+        """Record a failed delivery, due again at ``retry_at``."""
+        with self._lock:
+            e = self._outbox[notification_id]
+            e.due_at = retry_at
+            e.claimed_until = None
+            e.last_error = error[:500]
+
+    def outbox(self) -> list[tuple[Notification, bool]]:
+        """Every notification with whether it was delivered (for tests and inspection)."""
+        with self._lock:
+            return [(e.notification, e.delivered_at is not None) for e in self._outbox.values()]
+
+    def close(self) -> None:
+        """Nothing to release."""

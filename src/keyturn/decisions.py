@@ -1,0 +1,425 @@
+"""The functional core: given a key (or challenge), ``now``, the policy and the request, decide
+what changes, as a :class:`~keyturn.records.Change`, or refuse with a typed error.
+
+Every business rule of keyturn is decided here, once; the sync service (and any async one) only
+loads records, calls ports, and hands these functions the results. Functions here do no I/O, read
+no clock, draw no randomness and log nothing: their inputs say everything, which is what makes
+them cheap to test exhaustively. A refusal raises before anything is built, so a refused action
+leaves every record as it was. The one deliberate exception is a wrong code: it is refused *and*
+counted (:func:`code_checked` returns the change that counts it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from keyturn import time_rules
+from keyturn.errors import (
+    ActionNotAllowed,
+    ActivationLocked,
+    ChallengeInvalid,
+    CodeAttemptsExhausted,
+    CodeExpired,
+    ResendTooEarly,
+    SendLimitReached,
+)
+from keyturn.lifecycle import Action, Condition, State, route, sources_of
+from keyturn.records import (
+    ApiKey,
+    Challenge,
+    Change,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    PendingCode,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+
+    from keyturn.policy import Policy
+    from keyturn.scope import Scope
+    from keyturn.validation import IpNetwork
+
+_HINTS: Final[Mapping[Action, str]] = {
+    Action.REQUEST_ACTIVATION: "acknowledge the secret first",
+    Action.VERIFY_CODE: "request activation to get a code",
+    Action.RESEND_CODE: "request activation to get a code",
+    Action.ENABLE: "only a disabled key can be enabled",
+    Action.DISABLE: "only an active key can be disabled",
+}
+
+#: Events that the owner is told about (NIST 800-63B §4.6: notify after every change to a key).
+_OWNER_NEWS: Final[Mapping[str, str]] = {
+    "new_api_key": "created",
+    "enabled_api_key": "activated",
+    "disabled_api_key": "disabled",
+    "changed_name": "renamed",
+    "changed_scope": "given a new scope",
+    "changed_whitelist": "given a new IP whitelist",
+    "changed_features": "given new features",
+    "edited_api_key": "edited",
+    "reset_api_key": "given a new secret",
+    "removed_api_key": "removed",
+}
+
+
+@attrs.frozen
+class Edit:
+    """What an edit asks to change; ``None`` leaves a field as it is."""
+
+    name: str | None = None
+    max_scope: Scope | None = None
+    ip_whitelist: tuple[IpNetwork, ...] | None = None
+    enabled_features: tuple[str, ...] | None = None
+
+
+def require(key: ApiKey, action: Action) -> None:
+    """Refuse ``action`` if the lifecycle has no edge for it out of the key's state."""
+    if route(key.state, action, _any_fact) is None:
+        raise not_allowed(key, action)
+
+
+def not_allowed(key: ApiKey, action: Action) -> ActionNotAllowed:
+    """The error for ``action`` on ``key`` in its state, saying what would make it possible."""
+    if key.state is State.REMOVED:
+        hint = "the key was removed"
+    else:
+        needs = " or ".join(repr(s.value) for s in sources_of(action))
+        hint = f"it needs {needs}"
+        if extra := _HINTS.get(action):
+            hint += f"; {extra}"
+    return ActionNotAllowed(
+        f"cannot {action.value} API key {key.id}: it is {key.state.value!r}, {hint}",
+        key_id=key.id,
+        state=key.state.value,
+        action=action.value,
+    )
+
+
+def _any_fact(_: str) -> bool:
+    return True
+
+
+def _to(key: ApiKey, action: Action, facts: Callable[[str], bool] | None = None) -> State:
+    dest = route(key.state, action, facts)
+    if dest is None:
+        raise not_allowed(key, action)
+    return dest
+
+
+def _notice(key: ApiKey, event: str, now: datetime, notification_id: str) -> Notification:
+    return Notification(
+        id=notification_id,
+        owner=key.owner,
+        key_id=key.id,
+        key_name=key.name,
+        kind=NotificationKind.KEY_EVENT,
+        subject=f"API key {key.name!r} was {_OWNER_NEWS[event]}",
+        created_at=now,
+    )
+
+
+def _change(  # noqa: PLR0913 (one place that assembles every change)
+    key: ApiKey,
+    action: Action,
+    event: str,
+    *,
+    dest: State,
+    now: datetime,
+    actor: str,
+    notification_id: str,
+    detail: str = "",
+    extra: tuple[Notification, ...] = (),
+    challenge: Challenge | None = None,
+    **updates: object,
+) -> Change:
+    new = attrs.evolve(key, state=dest, version=key.version + 1, updated_at=now, **updates)
+    notes = extra
+    if event in _OWNER_NEWS:
+        notes = (*notes, _notice(new, event, now, notification_id))
+    history = HistoryEntry(
+        key_id=key.id,
+        version=new.version,
+        action=action,
+        event=event,
+        from_state=key.state if key.version else None,
+        to_state=dest,
+        actor=actor,
+        at=now,
+        detail=detail,
+    )
+    return Change(
+        key=new, expected_version=key.version, history=history, notifications=notes,
+        challenge=challenge,
+    )
+
+
+def created(
+    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    challenge: Challenge | None = None,
+) -> Change:
+    """A new key (version 0, id 0 until stored) entering ``created``."""
+    return _change(
+        key, Action.CREATE, "new_api_key", dest=State.CREATED, now=now, actor=actor,
+        notification_id=notification_id, challenge=challenge,
+    )
+
+
+def acknowledged(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
+    """The person confirmed they saved the secret."""
+    return _change(
+        key, Action.ACKNOWLEDGE_SECRET, "secret_acknowledged",
+        dest=_to(key, Action.ACKNOWLEDGE_SECRET), now=now, actor=actor,
+        notification_id=notification_id,
+    )
+
+
+def check_send(key: ApiKey, action: Action, now: datetime, policy: Policy) -> None:
+    """Refuse a code send (activation, resend, enable) that the rules forbid at ``now``."""
+    _to(key, action, lambda c: c != Condition.DIRECT_ENABLE)
+    if key.consecutive_failures >= policy.max_consecutive_failures:
+        raise ActivationLocked(
+            key_id=key.id, state=key.state.value, action=action.value,
+            failures=key.consecutive_failures,
+        )
+    if action is Action.RESEND_CODE and key.pending is not None:
+        if not time_rules.resend_open(key.pending, now):
+            raise ResendTooEarly(
+                key_id=key.id, state=key.state.value, action=action.value,
+                available_at=key.pending.resend_at,
+            )
+    if (at := time_rules.next_send_at(key.sends, now, policy)) is not None:
+        raise SendLimitReached(
+            key_id=key.id, state=key.state.value, action=action.value, available_at=at
+        )
+
+
+def code_sent(  # noqa: PLR0913
+    key: ApiKey,
+    action: Action,
+    *,
+    ref: str,
+    code_notice: Notification | None,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+    notification_id: str,
+) -> Change:
+    """A code was issued for ``key`` (activation, resend, or enable through a code).
+
+    The new code replaces any earlier one; the key's failure count carries over (NIST: a new code
+    must not reset it).
+    """
+    check_send(key, action, now, policy)
+    dest = _to(key, action, lambda c: c != Condition.DIRECT_ENABLE)
+    origin = key.activation_origin if key.state is State.PENDING_2FA else key.state
+    event = "code_resent" if action is Action.RESEND_CODE else "activation_requested"
+    return _change(
+        key, action, event, dest=dest, now=now, actor=actor, notification_id=notification_id,
+        extra=(code_notice,) if code_notice else (),
+        pending=time_rules.new_code(ref, now, policy),
+        activation_origin=origin,
+        sends=(*time_rules.recent_sends(key.sends, now, policy), now),
+    )
+
+
+def check_verify(key: ApiKey, now: datetime, policy: Policy) -> PendingCode:
+    """Refuse a code entry that cannot succeed whatever the code; return the code to check."""
+    require(key, Action.VERIFY_CODE)
+    args = {"key_id": key.id, "state": key.state.value, "action": Action.VERIFY_CODE.value}
+    if key.consecutive_failures >= policy.max_consecutive_failures:
+        raise ActivationLocked(**args, failures=key.consecutive_failures)
+    pending = key.pending
+    if pending is None or pending.attempts >= policy.max_attempts:
+        raise CodeAttemptsExhausted(**args)
+    if time_rules.is_expired(pending, now):
+        raise CodeExpired(**args, expired_at=pending.expires_at)
+    return pending
+
+
+def code_checked(
+    key: ApiKey, *, matched: bool, now: datetime, policy: Policy, actor: str,
+    notification_id: str,
+) -> Change:
+    """The verifier answered: activate on a match, count the failure otherwise."""
+    pending = check_verify(key, now, policy)
+    if matched:
+        return _change(
+            key, Action.VERIFY_CODE, "enabled_api_key",
+            dest=_to(key, Action.VERIFY_CODE, lambda _: True), now=now, actor=actor,
+            notification_id=notification_id, pending=None, activation_origin=None,
+            consecutive_failures=0,
+        )
+    return _change(
+        key, Action.VERIFY_CODE, "code_rejected",
+        dest=_to(key, Action.VERIFY_CODE, lambda _: False), now=now, actor=actor,
+        notification_id=notification_id,
+        pending=attrs.evolve(pending, attempts=pending.attempts + 1),
+        consecutive_failures=key.consecutive_failures + 1,
+    )
+
+
+def attempts_left(key: ApiKey, policy: Policy) -> int:
+    """Wrong tries the key's current code has left."""
+    used = key.pending.attempts if key.pending else policy.max_attempts
+    by_code = policy.max_attempts - used
+    by_life = policy.max_consecutive_failures - key.consecutive_failures
+    return max(0, min(by_code, by_life))
+
+
+def cancelled(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
+    """The code dialog was closed: back to where activation started."""
+    dest = _to(
+        key, Action.CANCEL_ACTIVATION,
+        lambda c: c == Condition.CAME_FROM_DISABLED and key.activation_origin is State.DISABLED,
+    )
+    return _change(
+        key, Action.CANCEL_ACTIVATION, "activation_cancelled", dest=dest, now=now, actor=actor,
+        notification_id=notification_id, pending=None, activation_origin=None,
+    )
+
+
+def disabled(
+    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    challenge: Challenge | None = None,
+) -> Change:
+    """Deactivated, effective at once."""
+    return _change(
+        key, Action.DISABLE, "disabled_api_key", dest=_to(key, Action.DISABLE), now=now,
+        actor=actor, notification_id=notification_id, challenge=challenge,
+    )
+
+
+def enabled_directly(
+    key: ApiKey, *, now: datetime, policy: Policy, actor: str, notification_id: str
+) -> Change:
+    """``enable`` with the direct-enable policy: ``disabled`` -> ``active`` with no code."""
+    dest = _to(key, Action.ENABLE, lambda c: c == Condition.DIRECT_ENABLE and policy.direct_enable)
+    if key.consecutive_failures >= policy.max_consecutive_failures:
+        raise ActivationLocked(
+            key_id=key.id, state=key.state.value, action=Action.ENABLE.value,
+            failures=key.consecutive_failures,
+        )
+    return _change(
+        key, Action.ENABLE, "enabled_api_key", dest=dest, now=now, actor=actor,
+        notification_id=notification_id,
+    )
+
+
+_EDIT_EVENTS: Final = {
+    "name": "changed_name",
+    "max_scope": "changed_scope",
+    "ip_whitelist": "changed_whitelist",
+    "enabled_features": "changed_features",
+}
+
+
+def changed_fields(key: ApiKey, edit: Edit) -> tuple[str, ...]:
+    """The fields ``edit`` would really change, in a fixed order."""
+    return tuple(
+        f for f in _EDIT_EVENTS
+        if (v := getattr(edit, f)) is not None and v != getattr(key, f)
+    )
+
+
+def edited(
+    key: ApiKey, edit: Edit, *, now: datetime, policy: Policy, actor: str, notification_id: str,
+    challenge: Challenge | None = None,
+) -> Change | None:
+    """Name, scope, whitelist or features changed; ``None`` if nothing would change.
+
+    Changing anything but the name of an ``active`` key disables it, unless the policy says not.
+    """
+    require(key, Action.EDIT)
+    fields = changed_fields(key, edit)
+    if not fields:
+        return None
+    deactivates = policy.edit_deactivates and fields != ("name",)
+    dest = _to(key, Action.EDIT, lambda c: c == Condition.EDIT_DEACTIVATES and deactivates)
+    event = _EDIT_EVENTS[fields[0]] if len(fields) == 1 else "edited_api_key"
+    return _change(
+        key, Action.EDIT, event, dest=dest, now=now, actor=actor,
+        notification_id=notification_id, detail="fields=" + ",".join(fields),
+        challenge=challenge, **{f: getattr(edit, f) for f in fields},
+    )
+
+
+def secret_reset(  # noqa: PLR0913
+    key: ApiKey, *, secret_digest: str, fingerprint: str, now: datetime, actor: str,
+    notification_id: str, challenge: Challenge | None = None,
+) -> Change:
+    """A new secret replaces the old, which stops working at once."""
+    return _change(
+        key, Action.RESET_SECRET, "reset_api_key", dest=_to(key, Action.RESET_SECRET), now=now,
+        actor=actor, notification_id=notification_id, challenge=challenge,
+        secret_digest=secret_digest, fingerprint=fingerprint,
+    )
+
+
+def removed(
+    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    challenge: Challenge | None = None,
+) -> Change:
+    """Removed for good; the record and its history stay."""
+    return _change(
+        key, Action.REMOVE, "removed_api_key", dest=_to(key, Action.REMOVE), now=now,
+        actor=actor, notification_id=notification_id, challenge=challenge, pending=None,
+        activation_origin=None,
+    )
+
+
+def unlocked(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
+    """An operator cleared the key's consecutive-failure count."""
+    return _change(
+        key, Action.UNLOCK_ACTIVATION, "activation_unlocked",
+        dest=_to(key, Action.UNLOCK_ACTIVATION), now=now, actor=actor,
+        notification_id=notification_id, consecutive_failures=0,
+    )
+
+
+# --- confirmations -------------------------------------------------------------------------------
+
+
+def request_digest(action: Action, key_id: int | None, params: Mapping[str, str]) -> str:
+    """A digest of one exact request: the code confirms this request and no other."""
+    canonical = json.dumps(
+        {"action": action.value, "key_id": key_id, "params": dict(sorted(params.items()))},
+        sort_keys=True, separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_challenge(  # noqa: PLR0913
+    challenge: Challenge | None, *, owner: str, action: Action, key_id: int | None,
+    digest: str, now: datetime, policy: Policy,
+) -> Challenge:
+    """Refuse a confirmation that cannot succeed whatever the code; return the challenge."""
+    where = {"action": action.value, "key_id": key_id}
+    if challenge is None or challenge.owner != owner:
+        raise ChallengeInvalid("no such challenge", **where)
+    if challenge.action is not action or challenge.key_id != key_id:
+        raise ChallengeInvalid("the challenge was issued for another request", **where)
+    if challenge.request_digest != digest:
+        raise ChallengeInvalid("the request differs from the one the code was sent for", **where)
+    if challenge.used:
+        raise ChallengeInvalid("the challenge was already used", **where)
+    args = {"key_id": key_id, "state": None, "action": action.value}
+    if challenge.code.attempts >= policy.max_attempts:
+        raise CodeAttemptsExhausted(**args)
+    if time_rules.is_expired(challenge.code, now):
+        raise CodeExpired(**args, expired_at=challenge.code.expires_at)
+    return challenge
+
+
+def challenge_checked(challenge: Challenge, *, matched: bool) -> Challenge:
+    """The challenge after a code was checked: used on a match, one attempt more otherwise."""
+    if matched:
+        return attrs.evolve(challenge, used=True, version=challenge.version + 1)
+    code = attrs.evolve(challenge.code, attempts=challenge.code.attempts + 1)
+    return attrs.evolve(challenge, code=code, version=challenge.version + 1)

@@ -1,0 +1,89 @@
+"""The outbox relay: delivers committed notifications through the notifier, at least once.
+
+A notification is written in the same atomic step as the change it reports (see
+:class:`~keyturn.ports.KeyStore`); this relay claims due ones, hands each to the notifier, and
+marks it delivered (dropping its code) or failed (due again after an exponential backoff). A code
+whose expiry has passed before it could be delivered is dropped, not sent: it could no longer be
+used. The relay runs inline after a request (best effort), once from a command, or as a loop in a
+worker. "At least once" means a crash between delivery and marking can deliver a message twice;
+never zero times once committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from keyturn._log import get_logger
+
+if TYPE_CHECKING:
+    from keyturn.ports import Clock, KeyStore, Notifier
+
+
+@attrs.frozen
+class RelayReport:
+    """What one pass of the relay did."""
+
+    delivered: int = 0
+    failed: int = 0
+    expired: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Notifications claimed in this pass."""
+        return self.delivered + self.failed + self.expired
+
+
+@attrs.define(kw_only=True)
+class OutboxRelay:
+    """Moves notifications from the store's outbox to the notifier."""
+
+    store: KeyStore
+    notifier: Notifier
+    clock: Clock
+    logger: Any = attrs.field(factory=get_logger)
+    batch: int = 100
+    first_backoff: timedelta = timedelta(seconds=1)
+    max_backoff: timedelta = timedelta(minutes=5)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th failed delivery: 1 s, 2 s, 4 s... capped."""
+        return min(self.first_backoff * (2 ** max(0, attempts - 1)), self.max_backoff)
+
+    def run_once(self) -> RelayReport:
+        """Deliver every notification due now (up to ``batch``); never raises for one message."""
+        now = self.clock.now()
+        delivered = failed = expired = 0
+        for d in self.store.claim_deliveries(now, self.batch):
+            n = d.notification
+            log = self.logger.bind(notification_id=n.id, key_id=n.key_id, kind=n.kind.value)
+            if n.expires_at is not None and n.expires_at <= now:
+                self.store.mark_delivered(n.id, now)
+                log.warning("notification_expired", attempts=d.attempts)
+                expired += 1
+                continue
+            try:
+                self.notifier.deliver(n)
+            except Exception as e:  # noqa: BLE001 (any notifier failure means: retry later)
+                retry_at = now + self.backoff(d.attempts)
+                self.store.mark_failed(n.id, retry_at, type(e).__name__)
+                log.warning(
+                    "notification_failed", attempts=d.attempts, error=type(e).__name__,
+                    retry_at=retry_at.isoformat(),
+                )
+                failed += 1
+            else:
+                self.store.mark_delivered(n.id, self.clock.now())
+                log.info("notification_delivered", attempts=d.attempts)
+                delivered += 1
+        return RelayReport(delivered, failed, expired)
+
+    def run_forever(self, *, interval: float = 1.0, stop: threading.Event | None = None) -> None:
+        """Run passes until ``stop`` is set, sleeping ``interval`` seconds when idle."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            if self.run_once().handled == 0:
+                stop.wait(interval)

@@ -1,0 +1,140 @@
+"""The ports: what keyturn needs from the world, as ``typing.Protocol`` classes.
+
+A *port* is the shape of a dependency as the domain sees it; an *adapter* is one way to fill it
+(:mod:`keyturn.adapters` ships clocks, code verifiers, notifiers and stores;
+:mod:`keyturn.testing` ships fakes). The service takes one of each, by keyword, and wires nothing
+itself: :mod:`keyturn.wiring` is the one place that chooses adapters. This module defines shapes
+only, and must not import any adapter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from keyturn.records import ApiKey, Challenge, Change, Delivery, HistoryEntry, Notification
+
+
+class Clock(Protocol):
+    """Tells the time. The only way time enters keyturn."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+@attrs.frozen
+class IssuedCode:
+    """A code a verifier has issued.
+
+    ``ref`` is stored and handed back to :meth:`CodeVerifier.check`. ``code`` is the code for
+    keyturn to deliver through the notifier, or ``None`` when the verifier delivers it itself
+    (an outside service that sends and checks codes).
+    """
+
+    ref: str = attrs.field(repr=False)
+    code: str | None = attrs.field(repr=False)
+
+
+class CodeVerifier(Protocol):
+    """Issues one-time codes and checks candidates against them.
+
+    ``subject`` binds a code to what it is for (a key and purpose, or a challenge): a code issued
+    for one subject never checks for another. Expiry, attempt counting and "only the latest code"
+    are keyturn's rules, enforced by the domain; a verifier only answers "does this match".
+    """
+
+    def issue(self, *, subject: str, owner: str) -> IssuedCode:
+        """Make a fresh code for ``subject``; deliver it to ``owner`` if this verifier sends."""
+        ...
+
+    def check(self, *, subject: str, ref: str, candidate: str) -> bool:
+        """Whether ``candidate`` is the code issued as ``ref`` for ``subject`` (constant time)."""
+        ...
+
+    def is_well_formed(self, candidate: str) -> bool:
+        """Whether ``candidate`` has the shape of a code at all (checked before any lookup)."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers a notification to a person. Raises on failure, so the outbox retries it."""
+
+    def deliver(self, notification: Notification) -> None:
+        """Send ``notification`` to its owner."""
+        ...
+
+
+class KeyStore(Protocol):
+    """Keeps keys, their history, confirmation challenges and the notification outbox.
+
+    Every write is atomic: a :class:`~keyturn.records.Change` stores the key, appends its history
+    entry, enqueues its notifications and saves its consumed challenge together, or does none of
+    it. Writes are optimistic: a change whose ``expected_version`` is not the stored version
+    raises :class:`~keyturn.errors.ConcurrentUpdate` and writes nothing.
+    """
+
+    def get(self, key_id: int) -> ApiKey | None:
+        """The key with this id, removed ones included, or ``None``."""
+        ...
+
+    def get_by_client_id(self, client_id: str) -> ApiKey | None:
+        """The key with this client id, or ``None``."""
+        ...
+
+    def list_keys(self, owner: str | None = None) -> list[ApiKey]:
+        """Keys of ``owner`` (every owner's when ``None``), removed ones included, by id."""
+        ...
+
+    def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+        """Store a new key (``expected_version`` 0), choosing its id; return it.
+
+        Raises :class:`~keyturn.errors.QuotaExceeded` if the owner already has
+        ``max_live_per_owner`` live keys, checked in the same atomic step.
+        """
+        ...
+
+    def apply(self, change: Change) -> None:
+        """Store a change to an existing key."""
+        ...
+
+    def history(self, key_id: int) -> list[HistoryEntry]:
+        """The key's audit trail, oldest first."""
+        ...
+
+    def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
+        """Store a new confirmation challenge and enqueue its code, atomically."""
+        ...
+
+    def get_challenge(self, challenge_id: str) -> Challenge | None:
+        """The challenge with this id, or ``None``."""
+        ...
+
+    def save_challenge(self, challenge: Challenge) -> None:
+        """Store a challenge whose ``version`` is one above the stored one (else ConcurrentUpdate)."""
+        ...
+
+    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` due notifications for delivery, oldest first.
+
+        A claimed notification is not handed to another caller until its claim lapses, so two
+        relays do not deliver the same message in the normal case.
+        """
+        ...
+
+    def mark_delivered(self, notification_id: str, now: datetime) -> None:
+        """Record delivery and drop the code the notification carried."""
+        ...
+
+    def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
+        """Record a failed delivery; the notification is due again at ``retry_at``."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,194 @@
+"""The values keyturn keeps and passes around: keys, pending codes, challenges, history entries,
+notifications, and the :class:`Change` a store applies atomically.
+
+All are frozen ``attrs`` classes, changed only with ``attrs.evolve``. Fields that hold a secret, a
+code or anything derived from one are ``repr=False``: printing a record never shows them. Nothing
+here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+import attrs
+
+from keyturn.lifecycle import TERMINAL, Action, State
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from keyturn.scope import Scope
+    from keyturn.validation import IpNetwork
+
+
+@attrs.frozen
+class PendingCode:
+    """The one live verification code of a key (activation), or of a challenge.
+
+    ``ref`` is what the code verifier needs to check a candidate (a keyed hash for the default
+    verifier, a reference for an outside service); never the code itself.
+    """
+
+    ref: str = attrs.field(repr=False)
+    sent_at: datetime
+    expires_at: datetime
+    resend_at: datetime
+    attempts: int = 0
+
+
+@attrs.frozen
+class ApiKey:
+    """One API key as stored. Holds no secret: only its keyed digest (hidden from repr)."""
+
+    id: int
+    owner: str
+    client_id: str
+    name: str
+    max_scope: Scope
+    ip_whitelist: tuple[IpNetwork, ...]
+    enabled_features: tuple[str, ...]
+    state: State
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    fingerprint: str
+    secret_digest: str | None = attrs.field(default=None, repr=False)
+    public_key: str | None = attrs.field(default=None, repr=False)
+    activation_origin: State | None = None
+    pending: PendingCode | None = None
+    consecutive_failures: int = 0
+    sends: tuple[datetime, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the key can authenticate (Deribit's ``enabled``): exactly when ``active``."""
+        return self.state is State.ACTIVE
+
+    @property
+    def live(self) -> bool:
+        """Whether the key still exists for its owner (not removed)."""
+        return self.state not in TERMINAL
+
+
+@attrs.frozen
+class Challenge:
+    """A code sent to confirm one exact request (create, edit, remove... as the policy says).
+
+    ``request_digest`` binds it to the action's parameters: the code confirms only that request.
+    """
+
+    id: str
+    owner: str
+    action: Action
+    key_id: int | None
+    request_digest: str = attrs.field(repr=False)
+    code: PendingCode
+    used: bool = False
+    version: int = 1
+
+
+@attrs.frozen
+class Confirmation:
+    """What a caller hands back to confirm a request: the challenge id and the code received."""
+
+    challenge_id: str
+    code: str = attrs.field(repr=False)
+
+
+class NotificationKind(enum.StrEnum):
+    """What a notification carries."""
+
+    CODE = "code"
+    KEY_EVENT = "key_event"
+
+
+@attrs.frozen
+class Notification:
+    """A message for the owner: a code to enter, or news of a change to one of their keys.
+
+    ``code`` is set only for ``CODE`` notifications from a verifier that lets keyturn deliver; it
+    is hidden from repr and dropped from storage once delivered.
+    """
+
+    id: str
+    owner: str
+    key_id: int | None
+    key_name: str
+    kind: NotificationKind
+    subject: str
+    created_at: datetime
+    code: str | None = attrs.field(default=None, repr=False)
+    expires_at: datetime | None = None
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One line of a key's audit trail: the change that took it to ``version``."""
+
+    key_id: int
+    version: int
+    action: Action
+    event: str
+    from_state: State | None
+    to_state: State
+    actor: str
+    at: datetime
+    detail: str = ""
+
+
+@attrs.frozen
+class Change:
+    """Everything one action writes, applied by a store in one atomic step.
+
+    ``expected_version`` is the version the action read (0 for a new key); a store refuses the
+    change if the stored key has moved on. ``challenge`` is a confirmation consumed with it.
+    """
+
+    key: ApiKey
+    expected_version: int
+    history: HistoryEntry
+    notifications: tuple[Notification, ...] = ()
+    challenge: Challenge | None = None
+
+    def with_key_id(self, key_id: int) -> Change:
+        """The same change for a new key once the store has chosen its id."""
+        return attrs.evolve(
+            self,
+            key=attrs.evolve(self.key, id=key_id),
+            history=attrs.evolve(self.history, key_id=key_id),
+            notifications=tuple(attrs.evolve(n, key_id=key_id) for n in self.notifications),
+            challenge=(
+                attrs.evolve(self.challenge, key_id=key_id) if self.challenge else None
+            ),
+        )
+
+
+@attrs.frozen
+class Delivery:
+    """An outbox entry a relay has claimed: the notification and how often delivery was tried."""
+
+    notification: Notification
+    attempts: int
+
+
+@attrs.frozen
+class IssuedSecret:
+    """The one answer that carries a key's secret: after ``create`` or ``reset_secret``.
+
+    Show ``client_secret`` to the person once; keyturn keeps only its keyed digest. It is hidden
+    from repr so that logging this object cannot leak it.
+    """
+
+    key: ApiKey
+    client_secret: str | None = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Principal:
+    """Who authenticated: the key, its owner and what it may do."""
+
+    key_id: int
+    owner: str
+    client_id: str
+    max_scope: Scope

@@ -1,0 +1,86 @@
+"""Test doubles that are not adapters of their own: a verifier with chosen codes, and the wiring
+of a service from fakes. Nothing here is meant for production.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from keyturn.adapters.clocks import ManualClock
+from keyturn.adapters.codes import is_ascii_code
+from keyturn.adapters.memory import InMemoryKeyStore
+from keyturn.adapters.notifiers import RecordingNotifier
+from keyturn.hashing import SecretHasher, new_token
+from keyturn.policy import Policy
+from keyturn.ports import IssuedCode
+from keyturn.service import KeyService
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier
+
+
+def _counting_codes() -> Iterator[str]:
+    return (f"{n:06d}" for n in itertools.count(100001))
+
+
+@attrs.define
+class KnownCodeVerifier:
+    """Issues the codes it was given (default ``100001``, ``100002``...), in order.
+
+    ``issued`` maps each reference to ``(subject, code)``; checks compare in constant time.
+    """
+
+    codes: Iterator[str] = attrs.field(factory=_counting_codes, converter=iter)
+    length: int = 6
+    issued: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, codes: Iterable[str], length: int = 6) -> KnownCodeVerifier:
+        """A verifier that issues exactly ``codes``."""
+        return cls(iter(codes), length)
+
+    def issue(self, *, subject: str, owner: str) -> IssuedCode:  # noqa: ARG002
+        """The next known code."""
+        code = next(self.codes)
+        ref = new_token(8)
+        self.issued[ref] = (subject, code)
+        return IssuedCode(ref=ref, code=code)
+
+    def check(self, *, subject: str, ref: str, candidate: str) -> bool:
+        """Whether ``candidate`` is the code issued as ``ref`` for ``subject``."""
+        expected_subject, code = self.issued.get(ref, ("", ""))
+        return hmac.compare_digest(code.encode(), candidate.encode()) and (
+            expected_subject == subject
+        )
+
+    def is_well_formed(self, candidate: str) -> bool:
+        """Exactly ``length`` ASCII digits."""
+        return is_ascii_code(candidate, self.length)
+
+
+def make_service(  # noqa: PLR0913
+    *,
+    store: KeyStore | None = None,
+    verifier: CodeVerifier | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    logger: Any = None,  # noqa: ANN401
+) -> KeyService:
+    """A service over fakes: memory store, known codes, recording notifier, manual clock."""
+    extra = {"logger": logger} if logger is not None else {}
+    return KeyService(
+        store=store if store is not None else InMemoryKeyStore(),
+        verifier=verifier if verifier is not None else KnownCodeVerifier(),
+        notifier=notifier if notifier is not None else RecordingNotifier(),
+        clock=clock if clock is not None else ManualClock(),
+        secret_hasher=SecretHasher.generate(),
+        policy=policy if policy is not None else Policy(),
+        **extra,
+    )

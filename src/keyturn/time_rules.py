@@ -1,0 +1,52 @@
+"""The time rules of codes, as pure functions of ``now``: expiry, resend, and the send cap.
+
+Boundaries are exact and half-open: a code sent at ``t`` is valid on ``[t, t + code_ttl)`` and
+expired from ``t + code_ttl`` on; "resend" is open from ``t + resend_after`` on; a send counts
+against the cap on ``(now - send_window, now]``. No timers, no threads, no clock reads here: the
+caller passes ``now`` from its :class:`~keyturn.ports.Clock`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from keyturn.records import PendingCode
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from keyturn.policy import Policy
+
+
+def new_code(ref: str, now: datetime, policy: Policy) -> PendingCode:
+    """A pending code sent at ``now``."""
+    return PendingCode(
+        ref=ref,
+        sent_at=now,
+        expires_at=now + policy.code_ttl,
+        resend_at=now + policy.resend_after,
+    )
+
+
+def is_expired(code: PendingCode, now: datetime) -> bool:
+    """Whether ``code`` has expired at ``now`` (true from ``expires_at`` exactly)."""
+    return now >= code.expires_at
+
+
+def resend_open(code: PendingCode, now: datetime) -> bool:
+    """Whether a new code may be requested at ``now`` (true from ``resend_at`` exactly)."""
+    return now >= code.resend_at
+
+
+def recent_sends(sends: tuple[datetime, ...], now: datetime, policy: Policy) -> tuple[datetime, ...]:
+    """The sends that still count against the cap at ``now``."""
+    start = now - policy.send_window
+    return tuple(s for s in sends if s > start)
+
+
+def next_send_at(sends: tuple[datetime, ...], now: datetime, policy: Policy) -> datetime | None:
+    """When the next send is allowed, if the cap forbids one at ``now``; else ``None``."""
+    recent = recent_sends(sends, now, policy)
+    if len(recent) < policy.max_sends:
+        return None
+    return recent[-policy.max_sends] + policy.send_window

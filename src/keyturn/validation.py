@@ -1,0 +1,158 @@
+"""Input checks for everything a caller hands the service: names, owners, IP whitelists, features,
+public keys, key ids.
+
+Each function takes ``object`` (callers are untyped: HTTP, a terminal) and returns the value in
+its canonical form, or raises :class:`~keyturn.errors.InvalidInput` naming the field. They run
+before anything is read or written, so bad input never changes a record. No I/O here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import re
+from typing import Final
+
+from keyturn.errors import InvalidInput
+
+NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,16}", re.ASCII)
+MAX_OWNER_LENGTH: Final = 128
+MAX_WHITELIST_ENTRIES: Final = 64
+MAX_PUBLIC_KEY_LENGTH: Final = 16_384
+FEATURES: Final = frozenset({"restricted_block_trades", "block_trade_approval"})
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_PEM = re.compile(
+    r"-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----", re.ASCII
+)
+_WHITELIST_SEPARATORS = re.compile(r"[\s;,]+")
+
+
+def _printable(value: str) -> bool:
+    return value.isprintable()
+
+
+def key_id(value: object) -> int:
+    """A key id: a positive integer (``True`` is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("id", f"must be an integer, not {type(value).__name__}")
+    if value < 1 or value > 2**63 - 1:
+        raise InvalidInput("id", "must be a positive 64-bit integer")
+    return value
+
+
+def owner(value: object) -> str:
+    """An owner (account) identifier: 1-128 printable characters."""
+    if not isinstance(value, str):
+        raise InvalidInput("owner", f"must be a string, not {type(value).__name__}")
+    if not value or len(value) > MAX_OWNER_LENGTH or not _printable(value) or value != value.strip():
+        raise InvalidInput(
+            "owner", f"must be 1-{MAX_OWNER_LENGTH} printable characters without outer spaces"
+        )
+    return value
+
+
+def actor(value: object) -> str:
+    """Who acts (recorded in history): the same rules as an owner."""
+    try:
+        return owner(value)
+    except InvalidInput as e:
+        raise InvalidInput("actor", e.reason) from None
+
+
+def name(value: object) -> str:
+    """A key name: letters, digits and underscores, at most 16 (Deribit's rule)."""
+    if not isinstance(value, str):
+        raise InvalidInput("name", f"must be a string, not {type(value).__name__}")
+    if NAME_PATTERN.fullmatch(value) is None:
+        raise InvalidInput("name", "must be 1-16 ASCII letters, digits or underscores")
+    return value
+
+
+def ip_whitelist(value: object) -> tuple[IpNetwork, ...]:
+    """IPv4/IPv6 addresses and CIDR ranges; a string may separate them by space, ``;`` or ``,``.
+
+    Empty means any address. Ranges must be written at their network address (``10.0.0.0/24``,
+    not ``10.0.0.7/24``). The result is sorted and without duplicates.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        if len(value) > MAX_WHITELIST_ENTRIES * 50:
+            raise InvalidInput("ip_whitelist", "too long")
+        entries: list[object] = [e for e in _WHITELIST_SEPARATORS.split(value) if e]
+    elif isinstance(value, list | tuple):
+        entries = list(value)
+    else:
+        raise InvalidInput("ip_whitelist", "must be a list of addresses or a separated string")
+    if len(entries) > MAX_WHITELIST_ENTRIES:
+        raise InvalidInput("ip_whitelist", f"at most {MAX_WHITELIST_ENTRIES} entries")
+    networks: set[IpNetwork] = set()
+    for entry in entries:
+        if not isinstance(entry, str) or len(entry) > 49:  # noqa: PLR2004 (longest IPv6 CIDR)
+            raise InvalidInput("ip_whitelist", "each entry must be an address or CIDR string")
+        try:
+            networks.add(ipaddress.ip_network(entry.strip(), strict=True))
+        except ValueError:
+            raise InvalidInput(
+                "ip_whitelist", f"{entry[:49]!r} is not an IP address or a CIDR range"
+            ) from None
+    return tuple(sorted(networks, key=lambda n: (n.version, n)))
+
+
+def enabled_features(value: object) -> tuple[str, ...]:
+    """Deribit's on-key features, sorted and without duplicates."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise InvalidInput("enabled_features", "must be a list of feature names")
+    out: set[str] = set()
+    for f in value:
+        if not isinstance(f, str) or f not in FEATURES:
+            shown = f[:40] if isinstance(f, str) else type(f).__name__
+            raise InvalidInput(
+                "enabled_features",
+                f"{shown!r} is not one of {', '.join(sorted(FEATURES))}",
+            )
+        out.add(f)
+    return tuple(sorted(out))
+
+
+def public_key(value: object) -> tuple[str, str] | None:
+    """A PEM ``PUBLIC KEY`` block; returns it normalised, with its MD5 fingerprint (Deribit's).
+
+    This checks the PEM envelope and base64 body; the key type (Ed25519, RSA of 2048 bits or
+    more) is checked where signatures are verified.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("public_key", f"must be a PEM string, not {type(value).__name__}")
+    if len(value) > MAX_PUBLIC_KEY_LENGTH:
+        raise InvalidInput("public_key", f"longer than {MAX_PUBLIC_KEY_LENGTH} characters")
+    match = _PEM.fullmatch(value.strip())
+    if match is None:
+        raise InvalidInput("public_key", "must be a PEM block 'BEGIN PUBLIC KEY'")
+    body = "".join(match.group(1).split())
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("public_key", "the PEM body is not valid base64") from None
+    if len(der) < 32:  # noqa: PLR2004 (an Ed25519 SubjectPublicKeyInfo is 44 bytes)
+        raise InvalidInput("public_key", "the PEM body is too short to be a public key")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    pem = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+    return pem, hashlib.md5(der, usedforsecurity=False).hexdigest()
+
+
+def source_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a request came from."""
+    if not isinstance(value, str) or len(value) > 45:  # noqa: PLR2004 (longest IPv6 text)
+        raise InvalidInput("source_ip", "must be an IP address string")
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidInput("source_ip", f"{value!r} is not an IP address") from None
