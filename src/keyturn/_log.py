@@ -14,5 +14,5 @@ import structlog
 
 
 def get_logger() -> Any:  # noqa: ANN401 (structlog's lazy proxy has no useful static type)
-    """keyturn's logger: structlog's, named ``keyturn``, configured by the application."""
+    """Keyturn's logger: structlog's, named ``keyturn``, configured by the application."""
     return structlog.get_logger("keyturn")

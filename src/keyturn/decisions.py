@@ -1,5 +1,7 @@
-"""The functional core: given a key (or challenge), ``now``, the policy and the request, decide
-what changes, as a :class:`~keyturn.records.Change`, or refuse with a typed error.
+"""The functional core: every decision about a key, as pure functions.
+
+Given a key (or challenge), ``now``, the policy and the request, these decide what changes, as a
+:class:`~keyturn.records.Change`, or refuse with a typed error.
 
 Every business rule of keyturn is decided here, once; the sync service (and any async one) only
 loads records, calls ports, and hands these functions the results. Functions here do no I/O, read
@@ -125,7 +127,7 @@ def _notice(key: ApiKey, event: str, now: datetime, notification_id: str) -> Not
     )
 
 
-def _change(  # noqa: PLR0913 (one place that assembles every change)
+def _change(
     key: ApiKey,
     action: Action,
     event: str,
@@ -139,7 +141,9 @@ def _change(  # noqa: PLR0913 (one place that assembles every change)
     challenge: Challenge | None = None,
     **updates: object,
 ) -> Change:
-    new = attrs.evolve(key, state=dest, version=key.version + 1, updated_at=now, **updates)
+    new = attrs.evolve(
+        key, state=dest, version=key.version + 1, updated_at=now, **updates  # type: ignore[arg-type]
+    )
     notes = extra
     if event in _OWNER_NEWS:
         notes = (*notes, _notice(new, event, now, notification_id))
@@ -188,9 +192,12 @@ def check_send(key: ApiKey, action: Action, now: datetime, policy: Policy) -> No
             key_id=key.id, state=key.state.value, action=action.value,
             failures=key.consecutive_failures,
         )
-    if action is Action.RESEND_CODE and key.pending is not None:
-        if not time_rules.resend_open(key.pending, now):
-            raise ResendTooEarly(
+    if (
+        action is Action.RESEND_CODE
+        and key.pending is not None
+        and not time_rules.resend_open(key.pending, now)
+    ):
+        raise ResendTooEarly(
                 key_id=key.id, state=key.state.value, action=action.value,
                 available_at=key.pending.resend_at,
             )
@@ -200,7 +207,7 @@ def check_send(key: ApiKey, action: Action, now: datetime, policy: Policy) -> No
         )
 
 
-def code_sent(  # noqa: PLR0913
+def code_sent(
     key: ApiKey,
     action: Action,
     *,
@@ -232,14 +239,16 @@ def code_sent(  # noqa: PLR0913
 def check_verify(key: ApiKey, now: datetime, policy: Policy) -> PendingCode:
     """Refuse a code entry that cannot succeed whatever the code; return the code to check."""
     require(key, Action.VERIFY_CODE)
-    args = {"key_id": key.id, "state": key.state.value, "action": Action.VERIFY_CODE.value}
+    key_id, state, action = key.id, key.state.value, Action.VERIFY_CODE.value
     if key.consecutive_failures >= policy.max_consecutive_failures:
-        raise ActivationLocked(**args, failures=key.consecutive_failures)
+        raise ActivationLocked(
+            key_id=key_id, state=state, action=action, failures=key.consecutive_failures
+        )
     pending = key.pending
     if pending is None or pending.attempts >= policy.max_attempts:
-        raise CodeAttemptsExhausted(**args)
+        raise CodeAttemptsExhausted(key_id=key_id, state=state, action=action)
     if time_rules.is_expired(pending, now):
-        raise CodeExpired(**args, expired_at=pending.expires_at)
+        raise CodeExpired(key_id=key_id, state=state, action=action, expired_at=pending.expires_at)
     return pending
 
 
@@ -350,7 +359,7 @@ def edited(
     )
 
 
-def secret_reset(  # noqa: PLR0913
+def secret_reset(
     key: ApiKey, *, secret_digest: str, fingerprint: str, now: datetime, actor: str,
     notification_id: str, challenge: Challenge | None = None,
 ) -> Change:
@@ -395,25 +404,28 @@ def request_digest(action: Action, key_id: int | None, params: Mapping[str, str]
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_challenge(  # noqa: PLR0913
+def check_challenge(
     challenge: Challenge | None, *, owner: str, action: Action, key_id: int | None,
     digest: str, now: datetime, policy: Policy,
 ) -> Challenge:
     """Refuse a confirmation that cannot succeed whatever the code; return the challenge."""
-    where = {"action": action.value, "key_id": key_id}
+    reason = None
     if challenge is None or challenge.owner != owner:
-        raise ChallengeInvalid("no such challenge", **where)
-    if challenge.action is not action or challenge.key_id != key_id:
-        raise ChallengeInvalid("the challenge was issued for another request", **where)
-    if challenge.request_digest != digest:
-        raise ChallengeInvalid("the request differs from the one the code was sent for", **where)
-    if challenge.used:
-        raise ChallengeInvalid("the challenge was already used", **where)
-    args = {"key_id": key_id, "state": None, "action": action.value}
+        reason = "no such challenge"
+    elif challenge.action is not action or challenge.key_id != key_id:
+        reason = "the challenge was issued for another request"
+    elif challenge.request_digest != digest:
+        reason = "the request differs from the one the code was sent for"
+    elif challenge.used:
+        reason = "the challenge was already used"
+    if reason is not None or challenge is None:
+        raise ChallengeInvalid(reason or "no such challenge", action=action.value, key_id=key_id)
     if challenge.code.attempts >= policy.max_attempts:
-        raise CodeAttemptsExhausted(**args)
+        raise CodeAttemptsExhausted(key_id=key_id, state=None, action=action.value)
     if time_rules.is_expired(challenge.code, now):
-        raise CodeExpired(**args, expired_at=challenge.code.expires_at)
+        raise CodeExpired(
+            key_id=key_id, state=None, action=action.value, expired_at=challenge.code.expires_at
+        )
     return challenge
 
 

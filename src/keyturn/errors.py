@@ -193,7 +193,7 @@ class ActivationLocked(CodeError):  # noqa: N818
         self.failures = failures
 
 
-class ConfirmationRequired(KeyturnError):
+class ConfirmationRequired(KeyturnError):  # noqa: N818 (an answer to act on, not a failure)
     """The policy wants this action confirmed by a code, and a code was sent.
 
     Repeat the same call with ``confirmation=Confirmation(challenge_id, code)``. Nothing else was

@@ -45,6 +45,10 @@ def _check_key(key: object, field: str) -> bytes:
     return key
 
 
+def _check_secret_key(key: object) -> bytes:
+    return _check_key(key, "secret_key")
+
+
 @attrs.frozen
 class SecretHasher:
     """Keyed digests of client secrets, under a server-side key that never leaves the process.
@@ -52,7 +56,7 @@ class SecretHasher:
     ``fingerprint`` is a short public digest, safe to show where Deribit would show the secret.
     """
 
-    key: bytes = attrs.field(repr=False, converter=lambda k: _check_key(k, "secret_key"))
+    key: bytes = attrs.field(repr=False, converter=_check_secret_key)
 
     @classmethod
     def generate(cls) -> SecretHasher:

@@ -1,5 +1,6 @@
-"""The key lifecycle: every state, every action, every edge. Everything that decides where a key may
-go lives here, and nowhere else.
+"""The key lifecycle: every state, every action, every edge.
+
+Everything that decides where a key may go lives here, and nowhere else.
 
 Rules of this module (after h11's ``_state.py``):
 
@@ -34,7 +35,7 @@ class State(enum.StrEnum):
     """Where a key is in its life."""
 
     CREATED = "created"
-    SECRET_ACKNOWLEDGED = "secret_acknowledged"
+    SECRET_ACKNOWLEDGED = "secret_acknowledged"  # noqa: S105 (a state name, not a password)
     PENDING_2FA = "pending_2fa"
     ACTIVE = "active"
     DISABLED = "disabled"
@@ -45,7 +46,7 @@ class Action(enum.StrEnum):
     """What a caller can ask of a key. ``create`` brings a key into ``created``."""
 
     CREATE = "create"
-    ACKNOWLEDGE_SECRET = "acknowledge_secret"
+    ACKNOWLEDGE_SECRET = "acknowledge_secret"  # noqa: S105 (an action name)
     REQUEST_ACTIVATION = "request_activation"
     RESEND_CODE = "resend_code"
     VERIFY_CODE = "verify_code"
@@ -53,7 +54,7 @@ class Action(enum.StrEnum):
     DISABLE = "disable"
     ENABLE = "enable"
     EDIT = "edit"
-    RESET_SECRET = "reset_secret"
+    RESET_SECRET = "reset_secret"  # noqa: S105 (an action name)
     REMOVE = "remove"
     UNLOCK_ACTIVATION = "unlock_activation"
 
@@ -183,7 +184,7 @@ def _compile(machine: Machine) -> dict[tuple[State, Action], _Route]:
             for t in transitions:
                 conds = [(str(c.func), bool(c.target)) for c in t.conditions]
                 cond, target = conds[0] if conds else (None, True)
-                options.append((cond, target, State(t.dest)))
+                options.append((cond, target, State(str(t.dest))))
             table[State(source), action] = tuple(options)
     return table
 

@@ -51,7 +51,8 @@ class OutboxRelay:
 
     def backoff(self, attempts: int) -> timedelta:
         """How long to wait after the ``attempts``-th failed delivery: 1 s, 2 s, 4 s... capped."""
-        return min(self.first_backoff * (2 ** max(0, attempts - 1)), self.max_backoff)
+        wait: timedelta = self.first_backoff * (2 ** max(0, attempts - 1))
+        return min(wait, self.max_backoff)
 
     def run_once(self) -> RelayReport:
         """Deliver every notification due now (up to ``batch``); never raises for one message."""

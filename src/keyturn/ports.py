@@ -116,7 +116,7 @@ class KeyStore(Protocol):
         ...
 
     def save_challenge(self, challenge: Challenge) -> None:
-        """Store a challenge whose ``version`` is one above the stored one (else ConcurrentUpdate)."""
+        """Store a challenge one ``version`` above the stored one, else ConcurrentUpdate."""
         ...
 
     def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:

@@ -1,5 +1,7 @@
-"""The values keyturn keeps and passes around: keys, pending codes, challenges, history entries,
-notifications, and the :class:`Change` a store applies atomically.
+"""The values keyturn keeps and passes around.
+
+Keys, pending codes, challenges, history entries, notifications, and the :class:`Change` a store
+applies atomically.
 
 All are frozen ``attrs`` classes, changed only with ``attrs.evolve``. Fields that hold a secret, a
 code or anything derived from one are ``repr=False``: printing a record never shows them. Nothing

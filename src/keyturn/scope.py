@@ -48,7 +48,7 @@ class Scope:
             raise InvalidInput(field, f"longer than {MAX_SCOPE_LENGTH} characters")
         tokens = text.split()
         if not tokens:
-            raise InvalidInput(field, 'must name at least one "resource:level", e.g. "account:read"')
+            raise InvalidInput(field, 'needs at least one "resource:level", e.g. "account:read"')
         seen: dict[str, Level] = {}
         for token in tokens:
             resource, sep, level = token.partition(":")

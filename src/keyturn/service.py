@@ -1,5 +1,6 @@
-"""The synchronous service that portal backends call: the imperative shell around
-:mod:`keyturn.decisions`.
+"""The synchronous service that portal backends call.
+
+It is the imperative shell around :mod:`keyturn.decisions`.
 
 Each method validates its input, loads the record, asks the ports for what the core cannot do
 itself (the time, a code, randomness), lets the core decide, and commits the resulting change in
@@ -135,7 +136,10 @@ class KeyService:
             key = self._load(key_id, who, action)
             decisions.require(key, action)
             now = self.clock.now()
-            challenge = self._confirm(action, who, key.id, params or {}, confirmation, now)
+            challenge = self._confirm(
+                action=action, owner=who, key_id=key.id, params=params or {},
+                confirmation=confirmation, now=now,
+            )
             change = decide(key, now, challenge)
             if change is None:
                 return key
@@ -149,8 +153,9 @@ class KeyService:
 
     # --- confirmations ----------------------------------------------------------------------
 
-    def _confirm(  # noqa: PLR0913
+    def _confirm(
         self,
+        *,
         action: Action,
         owner: str,
         key_id: int | None,
@@ -224,7 +229,7 @@ class KeyService:
 
     # --- the lifecycle ----------------------------------------------------------------------
 
-    def create(  # noqa: PLR0913
+    def create(
         self,
         *,
         owner: object,
@@ -253,7 +258,10 @@ class KeyService:
 
         def attempt() -> IssuedSecret:
             now = self.clock.now()
-            challenge = self._confirm(Action.CREATE, who, None, params, confirmation, now)
+            challenge = self._confirm(
+                action=Action.CREATE, owner=who, key_id=None, params=params,
+                confirmation=confirmation, now=now,
+            )
             secret = None if pem else new_secret()
             key = ApiKey(
                 id=0, owner=who, client_id=new_client_id(), state=State.CREATED, version=0,
@@ -378,7 +386,7 @@ class KeyService:
             ),
         )
 
-    def edit(  # noqa: PLR0913
+    def edit(
         self,
         key_id: object,
         *,

@@ -38,7 +38,9 @@ def resend_open(code: PendingCode, now: datetime) -> bool:
     return now >= code.resend_at
 
 
-def recent_sends(sends: tuple[datetime, ...], now: datetime, policy: Policy) -> tuple[datetime, ...]:
+def recent_sends(
+    sends: tuple[datetime, ...], now: datetime, policy: Policy
+) -> tuple[datetime, ...]:
     """The sends that still count against the cap at ``now``."""
     start = now - policy.send_window
     return tuple(s for s in sends if s > start)

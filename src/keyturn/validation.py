@@ -1,5 +1,6 @@
-"""Input checks for everything a caller hands the service: names, owners, IP whitelists, features,
-public keys, key ids.
+"""Input checks for everything a caller hands the service.
+
+Names, owners, IP whitelists, features, public keys, key ids.
 
 Each function takes ``object`` (callers are untyped: HTTP, a terminal) and returns the value in
 its canonical form, or raises :class:`~keyturn.errors.InvalidInput` naming the field. They run
@@ -31,10 +32,6 @@ _PEM = re.compile(
 _WHITELIST_SEPARATORS = re.compile(r"[\s;,]+")
 
 
-def _printable(value: str) -> bool:
-    return value.isprintable()
-
-
 def key_id(value: object) -> int:
     """A key id: a positive integer (``True`` is not one)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -48,7 +45,7 @@ def owner(value: object) -> str:
     """An owner (account) identifier: 1-128 printable characters."""
     if not isinstance(value, str):
         raise InvalidInput("owner", f"must be a string, not {type(value).__name__}")
-    if not value or len(value) > MAX_OWNER_LENGTH or not _printable(value) or value != value.strip():
+    if not 0 < len(value) <= MAX_OWNER_LENGTH or not value.isprintable() or value.strip() != value:
         raise InvalidInput(
             "owner", f"must be 1-{MAX_OWNER_LENGTH} printable characters without outer spaces"
         )

@@ -47,6 +47,7 @@ class InMemoryKeyStore:
     _history: dict[int, list[HistoryEntry]] = attrs.field(factory=dict, init=False)
     _challenges: dict[str, Challenge] = attrs.field(factory=dict, init=False)
     _outbox: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
+    _undelivered: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
@@ -104,8 +105,11 @@ class InMemoryKeyStore:
         self._history.setdefault(key.id, []).append(change.history)
         if change.challenge is not None:
             self._challenges[change.challenge.id] = change.challenge
-        for n in change.notifications:
-            self._outbox[n.id] = _Outbox(n)
+        self._enqueue(change.notifications)
+
+    def _enqueue(self, notifications: Sequence[Notification]) -> None:
+        for n in notifications:
+            self._outbox[n.id] = self._undelivered[n.id] = _Outbox(n)
 
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
@@ -118,8 +122,7 @@ class InMemoryKeyStore:
             if challenge.id in self._challenges:
                 raise ConcurrentUpdate(challenge.key_id or 0, 0)
             self._challenges[challenge.id] = challenge
-            for n in notifications:
-                self._outbox[n.id] = _Outbox(n)
+            self._enqueue(notifications)
 
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         """The challenge with this id, or ``None``."""
@@ -136,9 +139,8 @@ class InMemoryKeyStore:
         with self._lock:
             due = [
                 e
-                for e in self._outbox.values()
-                if e.delivered_at is None
-                and (e.due_at is None or e.due_at <= now)
+                for e in self._undelivered.values()
+                if (e.due_at is None or e.due_at <= now)
                 and (e.claimed_until is None or e.claimed_until <= now)
             ]
             due.sort(key=lambda e: e.notification.created_at)
@@ -151,7 +153,7 @@ class InMemoryKeyStore:
     def mark_delivered(self, notification_id: str, now: datetime) -> None:
         """Record delivery and drop the notification's code."""
         with self._lock:
-            e = self._outbox[notification_id]
+            e = self._undelivered.pop(notification_id)
             e.delivered_at = now
             e.claimed_until = None
             e.notification = attrs.evolve(e.notification, code=None)

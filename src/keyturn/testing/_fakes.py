@@ -1,5 +1,7 @@
-"""Test doubles that are not adapters of their own: a verifier with chosen codes, and the wiring
-of a service from fakes. Nothing here is meant for production.
+"""Test doubles that are not adapters of their own.
+
+A verifier with chosen codes, and the wiring of a service from fakes. Nothing here is meant for
+production.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class KnownCodeVerifier:
     ``issued`` maps each reference to ``(subject, code)``; checks compare in constant time.
     """
 
-    codes: Iterator[str] = attrs.field(factory=_counting_codes, converter=iter)
+    codes: Iterator[str] = attrs.field(factory=_counting_codes)
     length: int = 6
     issued: dict[str, tuple[str, str]] = attrs.field(factory=dict)
 
@@ -64,7 +66,7 @@ class KnownCodeVerifier:
         return is_ascii_code(candidate, self.length)
 
 
-def make_service(  # noqa: PLR0913
+def make_service(
     *,
     store: KeyStore | None = None,
     verifier: CodeVerifier | None = None,

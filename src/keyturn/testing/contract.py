@@ -1,0 +1,233 @@
+"""The store contract: what every :class:`~keyturn.ports.KeyStore` adapter must do, as tests.
+
+Run it against your own store by subclassing and providing a ``store`` fixture that yields an
+empty store::
+
+    from keyturn.testing.contract import KeyStoreContract
+
+    class TestMyStore(KeyStoreContract):
+        @pytest.fixture
+        def store(self):
+            s = MyStore(...)
+            yield s
+            s.close()
+
+keyturn runs it on its in-memory store (and on every persistent store it ships). It imports
+pytest, so it is kept apart from :mod:`keyturn.testing`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+
+from keyturn.errors import ConcurrentUpdate, QuotaExceeded
+from keyturn.hashing import new_client_id, new_token
+from keyturn.lifecycle import Action, State
+from keyturn.records import (
+    ApiKey,
+    Challenge,
+    Change,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    PendingCode,
+)
+from keyturn.scope import Scope
+from keyturn.validation import ip_whitelist
+
+if TYPE_CHECKING:
+    from keyturn.ports import KeyStore
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
+    """An unsaved key in ``created`` (id 0, version 0) with every field set."""
+    return ApiKey(
+        id=0, owner=owner, client_id=new_client_id(), name=name,
+        max_scope=Scope.parse("account:read trade:read_write"),
+        ip_whitelist=ip_whitelist("10.0.0.0/8 2001:db8::/32"),
+        enabled_features=("block_trade_approval",), state=State.CREATED, version=0,
+        created_at=T0, updated_at=T0, fingerprint="sha256:0011223344556677",
+        secret_digest="ab" * 32,
+    )
+
+
+def code_notice(owner: str, at: datetime, code: str = "123456") -> Notification:
+    """A code notification created at ``at``."""
+    return Notification(
+        id=new_token(), owner=owner, key_id=None, key_name="k1", kind=NotificationKind.CODE,
+        subject="code", created_at=at, code=code, expires_at=at + timedelta(minutes=5),
+    )
+
+
+def creation(key: ApiKey, *notes: Notification) -> Change:
+    """The change that inserts ``key``."""
+    entry = HistoryEntry(
+        key_id=0, version=1, action=Action.CREATE, event="new_api_key", from_state=None,
+        to_state=State.CREATED, actor=key.owner, at=key.created_at,
+    )
+    return Change(key=attrs.evolve(key, version=1), expected_version=0, history=entry,
+                  notifications=notes)
+
+
+def step(key: ApiKey, dest: State, at: datetime, *notes: Notification, **updates: object) -> Change:
+    """The change that moves a stored ``key`` to ``dest``."""
+    new = attrs.evolve(key, state=dest, version=key.version + 1, updated_at=at, **updates)  # type: ignore[arg-type]
+    entry = HistoryEntry(
+        key_id=key.id, version=new.version, action=Action.EDIT, event="changed_name",
+        from_state=key.state, to_state=dest, actor=key.owner, at=at,
+    )
+    return Change(key=new, expected_version=key.version, history=entry, notifications=notes)
+
+
+class KeyStoreContract:
+    """The behaviours every key store must have. Provide a ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> KeyStore:
+        """An empty store; override in your subclass."""
+        raise NotImplementedError
+
+    def test_insert_assigns_distinct_ids(self, store: KeyStore) -> None:
+        """Inserting keys gives each a distinct positive id and stores every field as given."""
+        a = store.insert(creation(new_key()), max_live_per_owner=8)
+        b = store.insert(creation(new_key(name="k2")), max_live_per_owner=8)
+        assert a.id > 0
+        assert b.id > 0
+        assert a.id != b.id
+        assert store.get(a.id) == a
+
+    def test_round_trip_keeps_every_field(self, store: KeyStore) -> None:
+        """A stored key reads back equal, pending code and send times included."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        pending = PendingCode(
+            ref="salt:mac", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
+            resend_at=T0 + timedelta(minutes=2), attempts=2,
+        )
+        change = step(
+            key, State.PENDING_2FA, T0, pending=pending, sends=(T0,), consecutive_failures=3,
+            activation_origin=State.SECRET_ACKNOWLEDGED, public_key=None,
+        )
+        store.apply(change)
+        assert store.get(key.id) == change.key
+
+    def test_lookup_by_client_id_and_owner(self, store: KeyStore) -> None:
+        """Keys are found by client id, and listed by owner in id order."""
+        a = store.insert(creation(new_key("alice", "a1")), max_live_per_owner=8)
+        b = store.insert(creation(new_key("bob", "b1")), max_live_per_owner=8)
+        c = store.insert(creation(new_key("alice", "a2")), max_live_per_owner=8)
+        assert store.get_by_client_id(b.client_id) == b
+        assert store.get_by_client_id("nobody00") is None
+        assert store.get(10**9) is None
+        assert [k.id for k in store.list_keys("alice")] == [a.id, c.id]
+        assert [k.id for k in store.list_keys()] == [a.id, b.id, c.id]
+
+    def test_stale_apply_raises_and_writes_nothing(self, store: KeyStore) -> None:
+        """A change built on an old version raises ConcurrentUpdate and leaves the key as it was."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        first = step(key, State.SECRET_ACKNOWLEDGED, T0)
+        store.apply(first)
+        stale = step(key, State.REMOVED, T0, code_notice(key.owner, T0))
+        with pytest.raises(ConcurrentUpdate):
+            store.apply(stale)
+        assert store.get(key.id) == first.key
+        assert [h.version for h in store.history(key.id)] == [1, 2]
+        assert len(store.claim_deliveries(T0, 100)) == 0
+
+    def test_history_is_appended_in_order(self, store: KeyStore) -> None:
+        """Each applied change appends its history entry; entries read back oldest first."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        c1 = step(key, State.SECRET_ACKNOWLEDGED, T0 + timedelta(seconds=1))
+        store.apply(c1)
+        c2 = step(c1.key, State.PENDING_2FA, T0 + timedelta(seconds=2))
+        store.apply(c2)
+        history = store.history(key.id)
+        assert [h.version for h in history] == [1, 2, 3]
+        assert history[0].key_id == key.id
+        assert history[0].from_state is None
+        assert history[2] == c2.history
+
+    def test_quota_counts_live_keys_only(self, store: KeyStore) -> None:
+        """Insert refuses a key beyond the owner's quota of live keys; removed keys do not count."""
+        keys = [store.insert(creation(new_key()), max_live_per_owner=2) for _ in range(2)]
+        with pytest.raises(QuotaExceeded):
+            store.insert(creation(new_key()), max_live_per_owner=2)
+        store.insert(creation(new_key("bob")), max_live_per_owner=2)
+        store.apply(step(keys[0], State.REMOVED, T0))
+        store.insert(creation(new_key()), max_live_per_owner=2)
+        assert len(store.list_keys("alice")) == 3
+
+    def test_notifications_are_claimed_once_then_delivered(self, store: KeyStore) -> None:
+        """A committed notification is claimed by one caller; once delivered its code is gone."""
+        note = code_notice("alice", T0)
+        store.insert(creation(new_key(), note), max_live_per_owner=8)
+        claimed = store.claim_deliveries(T0, 10)
+        assert [d.notification.id for d in claimed] == [note.id]
+        assert claimed[0].notification.code == "123456"
+        assert claimed[0].attempts == 1
+        assert store.claim_deliveries(T0, 10) == []
+        store.mark_delivered(note.id, T0)
+        assert store.claim_deliveries(T0 + timedelta(hours=1), 10) == []
+
+    def test_failed_delivery_is_due_again_later(self, store: KeyStore) -> None:
+        """A failed notification is not due before its retry time and is due from it on."""
+        note = code_notice("alice", T0)
+        store.insert(creation(new_key(), note), max_live_per_owner=8)
+        store.claim_deliveries(T0, 10)
+        store.mark_failed(note.id, T0 + timedelta(seconds=4), "ConnectionError")
+        assert store.claim_deliveries(T0 + timedelta(seconds=3), 10) == []
+        again = store.claim_deliveries(T0 + timedelta(seconds=4), 10)
+        assert [(d.notification.id, d.attempts) for d in again] == [(note.id, 2)]
+
+    def test_claims_are_oldest_first_and_limited(self, store: KeyStore) -> None:
+        """Claims take the oldest notifications first, at most ``limit``."""
+        notes = [code_notice("alice", T0 + timedelta(seconds=s)) for s in (3, 1, 2)]
+        store.insert(creation(new_key(), *notes), max_live_per_owner=8)
+        claimed = store.claim_deliveries(T0 + timedelta(seconds=5), 2)
+        assert [d.notification.id for d in claimed] == [notes[1].id, notes[2].id]
+
+    def test_challenges_round_trip_and_version(self, store: KeyStore) -> None:
+        """A challenge reads back equal; saving a stale version raises and writes nothing."""
+        pending = PendingCode(
+            ref="r", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
+            resend_at=T0 + timedelta(minutes=2),
+        )
+        ch = Challenge(
+            id=new_token(), owner="alice", action=Action.REMOVE, key_id=None,
+            request_digest="d" * 64, code=pending,
+        )
+        note = code_notice("alice", T0)
+        store.add_challenge(ch, [note])
+        assert store.get_challenge(ch.id) == ch
+        assert store.get_challenge("missing") is None
+        used = attrs.evolve(ch, used=True, version=2)
+        store.save_challenge(used)
+        with pytest.raises(ConcurrentUpdate):
+            store.save_challenge(attrs.evolve(ch, version=2))
+        assert store.get_challenge(ch.id) == used
+        assert [d.notification.id for d in store.claim_deliveries(T0, 10)] == [note.id]
+
+    def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
+        """A change carrying a challenge saves both, or neither when the challenge is stale."""
+        pending = PendingCode(
+            ref="r", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
+            resend_at=T0 + timedelta(minutes=2),
+        )
+        ch = Challenge(
+            id=new_token(), owner="alice", action=Action.CREATE, key_id=None,
+            request_digest="d" * 64, code=pending,
+        )
+        store.add_challenge(ch, [])
+        used = attrs.evolve(ch, used=True, version=2)
+        key = store.insert(
+            attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8
+        )
+        assert store.get_challenge(ch.id) == attrs.evolve(used, key_id=key.id)
+        with pytest.raises(ConcurrentUpdate):
+            store.insert(attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8)
+        assert len(store.list_keys("alice")) == 1
