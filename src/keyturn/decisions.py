@@ -412,12 +412,12 @@ def check_challenge(
     reason = None
     if challenge is None or challenge.owner != owner:
         reason = "no such challenge"
+    elif challenge.used:
+        reason = "the challenge was already used"
     elif challenge.action is not action or challenge.key_id != key_id:
         reason = "the challenge was issued for another request"
     elif challenge.request_digest != digest:
         reason = "the request differs from the one the code was sent for"
-    elif challenge.used:
-        reason = "the challenge was already used"
     if reason is not None or challenge is None:
         raise ChallengeInvalid(reason or "no such challenge", action=action.value, key_id=key_id)
     if challenge.code.attempts >= policy.max_attempts:

@@ -5,6 +5,7 @@
 * :class:`KnownCodeVerifier`: issues codes you chose, in order.
 * :class:`InMemoryKeyStore`: the reference store.
 * :func:`make_service`: a :class:`~keyturn.KeyService` wired from the above.
+* :func:`key_in_state`: a new key walked to any lifecycle state.
 * :mod:`keyturn.testing.contract`: the store contract suite any store adapter can run.
 
 The pytest plugin (:mod:`keyturn.testing.plugin`, registered automatically) exposes them as
@@ -15,12 +16,13 @@ The pytest plugin (:mod:`keyturn.testing.plugin`, registered automatically) expo
 from keyturn.adapters.clocks import ManualClock
 from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import RecordingNotifier
-from keyturn.testing._fakes import KnownCodeVerifier, make_service
+from keyturn.testing._fakes import KnownCodeVerifier, key_in_state, make_service
 
 __all__ = [
     "InMemoryKeyStore",
     "KnownCodeVerifier",
     "ManualClock",
     "RecordingNotifier",
+    "key_in_state",
     "make_service",
 ]

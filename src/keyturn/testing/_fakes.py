@@ -17,6 +17,7 @@ from keyturn.adapters.codes import is_ascii_code
 from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import RecordingNotifier
 from keyturn.hashing import SecretHasher, new_token
+from keyturn.lifecycle import State
 from keyturn.policy import Policy
 from keyturn.ports import IssuedCode
 from keyturn.service import KeyService
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier
+    from keyturn.records import IssuedSecret
 
 
 def _counting_codes() -> Iterator[str]:
@@ -86,3 +88,43 @@ def make_service(
         policy=policy if policy is not None else Policy(),
         **extra,
     )
+
+
+_PATH = (
+    State.CREATED, State.SECRET_ACKNOWLEDGED, State.PENDING_2FA, State.ACTIVE, State.DISABLED,
+)
+
+
+def key_in_state(
+    service: KeyService,
+    state: State,
+    *,
+    owner: str = "alice",
+    name: str = "k1",
+    max_scope: str = "account:read trade:read_write",
+) -> IssuedSecret:
+    """Create a key and walk it to ``state`` the way a person would; return the creation answer.
+
+    Codes are read from the service's notifier, which must be a :class:`RecordingNotifier`.
+    ``IssuedSecret.key`` is the key as created; read the current one with ``service.get``.
+    """
+    notifier = service.notifier
+    if not isinstance(notifier, RecordingNotifier):
+        msg = "key_in_state needs a service whose notifier is a RecordingNotifier"
+        raise TypeError(msg)
+    issued = service.create(owner=owner, name=name, max_scope=max_scope)
+    key_id = issued.key.id
+    steps = {
+        State.SECRET_ACKNOWLEDGED: lambda: service.acknowledge_secret(key_id, owner=owner),
+        State.PENDING_2FA: lambda: service.request_activation(key_id, owner=owner),
+        State.ACTIVE: lambda: service.verify_code(
+            key_id, notifier.last_code(key_id), owner=owner
+        ),
+        State.DISABLED: lambda: service.disable(key_id, owner=owner),
+    }
+    if state is State.REMOVED:
+        service.remove(key_id, owner=owner)
+        return issued
+    for s in _PATH[1 : _PATH.index(state) + 1]:
+        steps[s]()
+    return issued
