@@ -50,7 +50,7 @@ class TestCompiledTable:
         assert lifecycle.allowed_actions(State.REMOVED) == ()
 
     def test_every_live_state_can_be_removed(self) -> None:
-        """remove leads from every live state to removed."""
+        """Remove leads from every live state to removed."""
         for state in lifecycle.LIVE_STATES:
             assert route(state, Action.REMOVE) is State.REMOVED
 

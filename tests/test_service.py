@@ -1,5 +1,8 @@
-"""The service's behaviours beyond the state table: codes, attempts, locks, ownership, quota,
-edits, secrets, authentication, confirmations, and an outside code service."""
+"""The service's behaviours beyond the state table.
+
+Codes, attempts, locks, ownership, quota, edits, secrets, authentication, confirmations, and an
+outside code service.
+"""
 
 from __future__ import annotations
 
@@ -37,13 +40,12 @@ from keyturn.testing import (
 
 
 def pending(service: KeyService) -> int:
+    """A new key of alice's, waiting for its code."""
     return key_in_state(service, State.PENDING_2FA).key.id
 
 
 class TestVerification:
-    def test_code_is_accepted_once(
-        self, service: KeyService, notifier: RecordingNotifier
-    ) -> None:
+    def test_code_is_accepted_once(self, service: KeyService, notifier: RecordingNotifier) -> None:
         """A right code activates the key; entering it again is refused and changes nothing."""
         key_id = pending(service)
         code = notifier.last_code(key_id)
@@ -83,7 +85,8 @@ class TestVerification:
     ) -> None:
         """Wrong codes add up across resends; at the lifetime cap activation locks (NIST)."""
         service = make_service(
-            clock=clock, notifier=notifier,
+            clock=clock,
+            notifier=notifier,
             policy=Policy(max_attempts=3, max_consecutive_failures=5),
         )
         key_id = pending(service)
@@ -222,26 +225,28 @@ class TestEdit:
         """Changing several fields at once is one history entry naming them all."""
         key_id = key_in_state(service, State.CREATED).key.id
         service.edit(
-            key_id, owner="alice", name="n2", enabled_features=["block_trade_approval"],
+            key_id,
+            owner="alice",
+            name="n2",
+            enabled_features=["block_trade_approval"],
             ip_whitelist="10.0.0.1; 2001:db8::/32",
         )
         last = service.history(key_id, owner="alice")[-1]
         assert (last.event, last.detail) == (
-            "edited_api_key", "fields=name,ip_whitelist,enabled_features"
+            "edited_api_key",
+            "fields=name,ip_whitelist,enabled_features",
         )
 
 
 class TestSecretsAndAuthentication:
     def test_authenticate_only_when_active(self, service: KeyService) -> None:
-        """authenticate fails for every state but active, and succeeds when active."""
+        """Authenticate fails for every state but active, and succeeds when active."""
         issued = key_in_state(service, State.PENDING_2FA)
         with pytest.raises(AuthenticationFailed) as info:
             service.authenticate(issued.key.client_id, issued.client_secret, source_ip="1.2.3.4")
         assert info.value.reason == "key_not_active"
         service.verify_code(issued.key.id, service.notifier.last_code(), owner="alice")  # type: ignore[attr-defined]
-        who = service.authenticate(
-            issued.key.client_id, issued.client_secret, source_ip="1.2.3.4"
-        )
+        who = service.authenticate(issued.key.client_id, issued.client_secret, source_ip="1.2.3.4")
         assert (who.key_id, who.owner) == (issued.key.id, "alice")
         service.disable(issued.key.id, owner="alice")
         with pytest.raises(AuthenticationFailed):
@@ -339,7 +344,8 @@ class TestConfirmations:
     @pytest.fixture(name="confirming")
     def _confirming(self, clock: ManualClock, notifier: RecordingNotifier) -> KeyService:
         return make_service(
-            clock=clock, notifier=notifier,
+            clock=clock,
+            notifier=notifier,
             policy=Policy(confirm=frozenset({Action.CREATE, Action.EDIT, Action.REMOVE})),
         )
 
@@ -347,14 +353,15 @@ class TestConfirmations:
         self, confirming: KeyService, notifier: RecordingNotifier
     ) -> None:
         """Create answers ConfirmationRequired; repeating it with the code creates one key, once."""
-        args = {"owner": "alice", "name": "k1", "max_scope": "account:read"}
         with pytest.raises(ConfirmationRequired) as info:
-            confirming.create(**args)
+            confirming.create(owner="alice", name="k1", max_scope="account:read")
         assert confirming.list_keys(owner="alice") == []
         proof = Confirmation(info.value.challenge_id, notifier.last_code())
-        confirming.create(**args, confirmation=proof)
+        confirming.create(owner="alice", name="k1", max_scope="account:read", confirmation=proof)
         with pytest.raises(ChallengeInvalid, match="already used"):
-            confirming.create(**args, confirmation=proof)
+            confirming.create(
+                owner="alice", name="k1", max_scope="account:read", confirmation=proof
+            )
         assert len(confirming.list_keys(owner="alice")) == 1
 
     def test_code_confirms_only_its_own_request(
@@ -362,7 +369,9 @@ class TestConfirmations:
     ) -> None:
         """A code sent to confirm one edit does not confirm a different edit."""
         key_id = confirming.create(
-            owner="alice", name="k1", max_scope="account:read",
+            owner="alice",
+            name="k1",
+            max_scope="account:read",
             confirmation=self._confirm_create(confirming, notifier),
         ).key.id
         with pytest.raises(ConfirmationRequired) as info:
@@ -372,14 +381,18 @@ class TestConfirmations:
             confirming.edit(key_id, owner="alice", name="other", confirmation=proof)
         with pytest.raises(ChallengeInvalid, match="another request"):
             confirming.remove(key_id, owner="alice", confirmation=proof)
-        assert confirming.edit(key_id, owner="alice", name="asked", confirmation=proof).name == "asked"
+        assert (
+            confirming.edit(key_id, owner="alice", name="asked", confirmation=proof).name == "asked"
+        )
 
     def test_wrong_and_expired_confirmation_codes(
         self, confirming: KeyService, notifier: RecordingNotifier, clock: ManualClock
     ) -> None:
         """A wrong code is counted; an expired one is refused; the key stays unchanged."""
         key_id = confirming.create(
-            owner="alice", name="k1", max_scope="account:read",
+            owner="alice",
+            name="k1",
+            max_scope="account:read",
             confirmation=self._confirm_create(confirming, notifier),
         ).key.id
         with pytest.raises(ConfirmationRequired) as info:
@@ -420,15 +433,18 @@ class OutsideCodeService:
     counter: int = 0
 
     def issue(self, *, subject: str, owner: str) -> IssuedCode:
+        """Send a code to the owner from the outside service; keyturn gets only its sid."""
         self.counter += 1
         sid = f"VE{self.counter:04d}"
         self.sent[sid] = (owner, f"{700000 + self.counter}")
         return IssuedCode(ref=sid, code=None)
 
     def check(self, *, subject: str, ref: str, candidate: str) -> bool:
+        """Ask the outside service whether the code matches."""
         return ref in self.sent and self.sent[ref][1] == candidate
 
     def is_well_formed(self, candidate: str) -> bool:
+        """Six ASCII digits."""
         return candidate.isascii() and candidate.isdigit() and len(candidate) == 6
 
 
@@ -442,7 +458,7 @@ class TestOutsideVerifier:
         service.acknowledge_secret(issued.key.id, owner="alice")
         service.request_activation(issued.key.id, owner="alice")
         assert notifier.codes() == []
-        (sid, (owner, code)), = outside.sent.items()
+        ((sid, (owner, code)),) = outside.sent.items()
         assert owner == "alice"
         with pytest.raises(CodeMismatch):
             service.verify_code(issued.key.id, "000000", owner="alice")

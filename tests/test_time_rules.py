@@ -22,6 +22,7 @@ US = timedelta(microseconds=1)
 
 
 def pending_key(service: KeyService) -> int:
+    """A new key of alice's, waiting for its code."""
     return key_in_state(service, State.PENDING_2FA).key.id
 
 
@@ -136,9 +137,7 @@ class TestSendCap:
         clock.advance(US)
         service.resend_code(key_id, owner="alice")
 
-    def test_cancel_and_request_again_counts_against_the_cap(
-        self, service: KeyService
-    ) -> None:
+    def test_cancel_and_request_again_counts_against_the_cap(self, service: KeyService) -> None:
         """Cancelling and requesting again sends codes that count: the cap cannot be dodged."""
         key_id = pending_key(service)
         for _ in range(4):

@@ -1,5 +1,7 @@
-"""Every state x action pair, through the service: allowed ones land where the table says,
-refused ones raise ActionNotAllowed and change nothing."""
+"""Every state x action pair, through the service.
+
+Allowed ones land where the table says; refused ones raise ActionNotAllowed and change nothing.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +34,11 @@ PERFORM: dict[Action, Perform] = {
 }
 
 C, A, P, ON, OFF, R = (
-    State.CREATED, State.SECRET_ACKNOWLEDGED, State.PENDING_2FA, State.ACTIVE, State.DISABLED,
+    State.CREATED,
+    State.SECRET_ACKNOWLEDGED,
+    State.PENDING_2FA,
+    State.ACTIVE,
+    State.DISABLED,
     State.REMOVED,
 )
 

@@ -38,10 +38,9 @@ from keyturn.records import (
     Principal,
 )
 from keyturn.scope import Scope
-from keyturn.service import UNSET, KeyService
+from keyturn.service import KeyService
 
 __all__ = [
-    "UNSET",
     "Action",
     "ActionNotAllowed",
     "ActivationLocked",

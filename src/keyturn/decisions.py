@@ -142,7 +142,11 @@ def _change(
     **updates: object,
 ) -> Change:
     new = attrs.evolve(
-        key, state=dest, version=key.version + 1, updated_at=now, **updates  # type: ignore[arg-type]
+        key,
+        state=dest,
+        version=key.version + 1,
+        updated_at=now,
+        **updates,  # type: ignore[arg-type]
     )
     notes = extra
     if event in _OWNER_NEWS:
@@ -159,27 +163,44 @@ def _change(
         detail=detail,
     )
     return Change(
-        key=new, expected_version=key.version, history=history, notifications=notes,
+        key=new,
+        expected_version=key.version,
+        history=history,
+        notifications=notes,
         challenge=challenge,
     )
 
 
 def created(
-    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    key: ApiKey,
+    *,
+    now: datetime,
+    actor: str,
+    notification_id: str,
     challenge: Challenge | None = None,
 ) -> Change:
     """A new key (version 0, id 0 until stored) entering ``created``."""
     return _change(
-        key, Action.CREATE, "new_api_key", dest=State.CREATED, now=now, actor=actor,
-        notification_id=notification_id, challenge=challenge,
+        key,
+        Action.CREATE,
+        "new_api_key",
+        dest=State.CREATED,
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        challenge=challenge,
     )
 
 
 def acknowledged(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
     """The person confirmed they saved the secret."""
     return _change(
-        key, Action.ACKNOWLEDGE_SECRET, "secret_acknowledged",
-        dest=_to(key, Action.ACKNOWLEDGE_SECRET), now=now, actor=actor,
+        key,
+        Action.ACKNOWLEDGE_SECRET,
+        "secret_acknowledged",
+        dest=_to(key, Action.ACKNOWLEDGE_SECRET),
+        now=now,
+        actor=actor,
         notification_id=notification_id,
     )
 
@@ -189,7 +210,9 @@ def check_send(key: ApiKey, action: Action, now: datetime, policy: Policy) -> No
     _to(key, action, lambda c: c != Condition.DIRECT_ENABLE)
     if key.consecutive_failures >= policy.max_consecutive_failures:
         raise ActivationLocked(
-            key_id=key.id, state=key.state.value, action=action.value,
+            key_id=key.id,
+            state=key.state.value,
+            action=action.value,
             failures=key.consecutive_failures,
         )
     if (
@@ -198,9 +221,11 @@ def check_send(key: ApiKey, action: Action, now: datetime, policy: Policy) -> No
         and not time_rules.resend_open(key.pending, now)
     ):
         raise ResendTooEarly(
-                key_id=key.id, state=key.state.value, action=action.value,
-                available_at=key.pending.resend_at,
-            )
+            key_id=key.id,
+            state=key.state.value,
+            action=action.value,
+            available_at=key.pending.resend_at,
+        )
     if (at := time_rules.next_send_at(key.sends, now, policy)) is not None:
         raise SendLimitReached(
             key_id=key.id, state=key.state.value, action=action.value, available_at=at
@@ -228,7 +253,13 @@ def code_sent(
     origin = key.activation_origin if key.state is State.PENDING_2FA else key.state
     event = "code_resent" if action is Action.RESEND_CODE else "activation_requested"
     return _change(
-        key, action, event, dest=dest, now=now, actor=actor, notification_id=notification_id,
+        key,
+        action,
+        event,
+        dest=dest,
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
         extra=(code_notice,) if code_notice else (),
         pending=time_rules.new_code(ref, now, policy),
         activation_origin=origin,
@@ -253,21 +284,36 @@ def check_verify(key: ApiKey, now: datetime, policy: Policy) -> PendingCode:
 
 
 def code_checked(
-    key: ApiKey, *, matched: bool, now: datetime, policy: Policy, actor: str,
+    key: ApiKey,
+    *,
+    matched: bool,
+    now: datetime,
+    policy: Policy,
+    actor: str,
     notification_id: str,
 ) -> Change:
     """The verifier answered: activate on a match, count the failure otherwise."""
     pending = check_verify(key, now, policy)
     if matched:
         return _change(
-            key, Action.VERIFY_CODE, "enabled_api_key",
-            dest=_to(key, Action.VERIFY_CODE, lambda _: True), now=now, actor=actor,
-            notification_id=notification_id, pending=None, activation_origin=None,
+            key,
+            Action.VERIFY_CODE,
+            "enabled_api_key",
+            dest=_to(key, Action.VERIFY_CODE, lambda _: True),
+            now=now,
+            actor=actor,
+            notification_id=notification_id,
+            pending=None,
+            activation_origin=None,
             consecutive_failures=0,
         )
     return _change(
-        key, Action.VERIFY_CODE, "code_rejected",
-        dest=_to(key, Action.VERIFY_CODE, lambda _: False), now=now, actor=actor,
+        key,
+        Action.VERIFY_CODE,
+        "code_rejected",
+        dest=_to(key, Action.VERIFY_CODE, lambda _: False),
+        now=now,
+        actor=actor,
         notification_id=notification_id,
         pending=attrs.evolve(pending, attempts=pending.attempts + 1),
         consecutive_failures=key.consecutive_failures + 1,
@@ -285,23 +331,41 @@ def attempts_left(key: ApiKey, policy: Policy) -> int:
 def cancelled(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
     """The code dialog was closed: back to where activation started."""
     dest = _to(
-        key, Action.CANCEL_ACTIVATION,
+        key,
+        Action.CANCEL_ACTIVATION,
         lambda c: c == Condition.CAME_FROM_DISABLED and key.activation_origin is State.DISABLED,
     )
     return _change(
-        key, Action.CANCEL_ACTIVATION, "activation_cancelled", dest=dest, now=now, actor=actor,
-        notification_id=notification_id, pending=None, activation_origin=None,
+        key,
+        Action.CANCEL_ACTIVATION,
+        "activation_cancelled",
+        dest=dest,
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        pending=None,
+        activation_origin=None,
     )
 
 
 def disabled(
-    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    key: ApiKey,
+    *,
+    now: datetime,
+    actor: str,
+    notification_id: str,
     challenge: Challenge | None = None,
 ) -> Change:
     """Deactivated, effective at once."""
     return _change(
-        key, Action.DISABLE, "disabled_api_key", dest=_to(key, Action.DISABLE), now=now,
-        actor=actor, notification_id=notification_id, challenge=challenge,
+        key,
+        Action.DISABLE,
+        "disabled_api_key",
+        dest=_to(key, Action.DISABLE),
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        challenge=challenge,
     )
 
 
@@ -312,11 +376,18 @@ def enabled_directly(
     dest = _to(key, Action.ENABLE, lambda c: c == Condition.DIRECT_ENABLE and policy.direct_enable)
     if key.consecutive_failures >= policy.max_consecutive_failures:
         raise ActivationLocked(
-            key_id=key.id, state=key.state.value, action=Action.ENABLE.value,
+            key_id=key.id,
+            state=key.state.value,
+            action=Action.ENABLE.value,
             failures=key.consecutive_failures,
         )
     return _change(
-        key, Action.ENABLE, "enabled_api_key", dest=dest, now=now, actor=actor,
+        key,
+        Action.ENABLE,
+        "enabled_api_key",
+        dest=dest,
+        now=now,
+        actor=actor,
         notification_id=notification_id,
     )
 
@@ -332,13 +403,18 @@ _EDIT_EVENTS: Final = {
 def changed_fields(key: ApiKey, edit: Edit) -> tuple[str, ...]:
     """The fields ``edit`` would really change, in a fixed order."""
     return tuple(
-        f for f in _EDIT_EVENTS
-        if (v := getattr(edit, f)) is not None and v != getattr(key, f)
+        f for f in _EDIT_EVENTS if (v := getattr(edit, f)) is not None and v != getattr(key, f)
     )
 
 
 def edited(
-    key: ApiKey, edit: Edit, *, now: datetime, policy: Policy, actor: str, notification_id: str,
+    key: ApiKey,
+    edit: Edit,
+    *,
+    now: datetime,
+    policy: Policy,
+    actor: str,
+    notification_id: str,
     challenge: Challenge | None = None,
 ) -> Change | None:
     """Name, scope, whitelist or features changed; ``None`` if nothing would change.
@@ -353,32 +429,63 @@ def edited(
     dest = _to(key, Action.EDIT, lambda c: c == Condition.EDIT_DEACTIVATES and deactivates)
     event = _EDIT_EVENTS[fields[0]] if len(fields) == 1 else "edited_api_key"
     return _change(
-        key, Action.EDIT, event, dest=dest, now=now, actor=actor,
-        notification_id=notification_id, detail="fields=" + ",".join(fields),
-        challenge=challenge, **{f: getattr(edit, f) for f in fields},
+        key,
+        Action.EDIT,
+        event,
+        dest=dest,
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        detail="fields=" + ",".join(fields),
+        challenge=challenge,
+        **{f: getattr(edit, f) for f in fields},
     )
 
 
 def secret_reset(
-    key: ApiKey, *, secret_digest: str, fingerprint: str, now: datetime, actor: str,
-    notification_id: str, challenge: Challenge | None = None,
+    key: ApiKey,
+    *,
+    secret_digest: str,
+    fingerprint: str,
+    now: datetime,
+    actor: str,
+    notification_id: str,
+    challenge: Challenge | None = None,
 ) -> Change:
     """A new secret replaces the old, which stops working at once."""
     return _change(
-        key, Action.RESET_SECRET, "reset_api_key", dest=_to(key, Action.RESET_SECRET), now=now,
-        actor=actor, notification_id=notification_id, challenge=challenge,
-        secret_digest=secret_digest, fingerprint=fingerprint,
+        key,
+        Action.RESET_SECRET,
+        "reset_api_key",
+        dest=_to(key, Action.RESET_SECRET),
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        challenge=challenge,
+        secret_digest=secret_digest,
+        fingerprint=fingerprint,
     )
 
 
 def removed(
-    key: ApiKey, *, now: datetime, actor: str, notification_id: str,
+    key: ApiKey,
+    *,
+    now: datetime,
+    actor: str,
+    notification_id: str,
     challenge: Challenge | None = None,
 ) -> Change:
     """Removed for good; the record and its history stay."""
     return _change(
-        key, Action.REMOVE, "removed_api_key", dest=_to(key, Action.REMOVE), now=now,
-        actor=actor, notification_id=notification_id, challenge=challenge, pending=None,
+        key,
+        Action.REMOVE,
+        "removed_api_key",
+        dest=_to(key, Action.REMOVE),
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        challenge=challenge,
+        pending=None,
         activation_origin=None,
     )
 
@@ -386,9 +493,14 @@ def removed(
 def unlocked(key: ApiKey, *, now: datetime, actor: str, notification_id: str) -> Change:
     """An operator cleared the key's consecutive-failure count."""
     return _change(
-        key, Action.UNLOCK_ACTIVATION, "activation_unlocked",
-        dest=_to(key, Action.UNLOCK_ACTIVATION), now=now, actor=actor,
-        notification_id=notification_id, consecutive_failures=0,
+        key,
+        Action.UNLOCK_ACTIVATION,
+        "activation_unlocked",
+        dest=_to(key, Action.UNLOCK_ACTIVATION),
+        now=now,
+        actor=actor,
+        notification_id=notification_id,
+        consecutive_failures=0,
     )
 
 
@@ -399,14 +511,21 @@ def request_digest(action: Action, key_id: int | None, params: Mapping[str, str]
     """A digest of one exact request: the code confirms this request and no other."""
     canonical = json.dumps(
         {"action": action.value, "key_id": key_id, "params": dict(sorted(params.items()))},
-        sort_keys=True, separators=(",", ":"),
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def check_challenge(
-    challenge: Challenge | None, *, owner: str, action: Action, key_id: int | None,
-    digest: str, now: datetime, policy: Policy,
+    challenge: Challenge | None,
+    *,
+    owner: str,
+    action: Action,
+    key_id: int | None,
+    digest: str,
+    now: datetime,
+    policy: Policy,
 ) -> Challenge:
     """Refuse a confirmation that cannot succeed whatever the code; return the challenge."""
     reason = None

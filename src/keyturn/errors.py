@@ -152,9 +152,7 @@ class CodeAttemptsExhausted(CodeError):  # noqa: N818
 class ResendTooEarly(CodeError):  # noqa: N818
     """A new code was asked for before "resend" opens. ``available_at`` says when it does."""
 
-    def __init__(
-        self, *, key_id: int, state: str, action: str, available_at: datetime
-    ) -> None:
+    def __init__(self, *, key_id: int, state: str, action: str, available_at: datetime) -> None:
         super().__init__(
             f"a new code can be requested from {available_at.isoformat()}",
             key_id=key_id,

@@ -113,29 +113,75 @@ def _from_each(
 
 
 _EDGES: Final[tuple[Edge, ...]] = (
-    Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, State.SECRET_ACKNOWLEDGED,
-         label="secret saved"),
-    Edge(Action.REQUEST_ACTIVATION, State.SECRET_ACKNOWLEDGED, State.PENDING_2FA,
-         label="code sent, valid {code_ttl}"),
-    Edge(Action.REQUEST_ACTIVATION, State.DISABLED, State.PENDING_2FA,
-         label="code sent, valid {code_ttl}"),
-    Edge(Action.RESEND_CODE, State.PENDING_2FA, State.PENDING_2FA,
-         label="resend after {resend_after}, max {max_sends} per {send_window}"),
-    Edge(Action.VERIFY_CODE, State.PENDING_2FA, State.ACTIVE, when=Condition.CODE_ACCEPTED,
-         label="right code within {code_ttl}"),
-    Edge(Action.VERIFY_CODE, State.PENDING_2FA, State.PENDING_2FA,
-         unless=Condition.CODE_ACCEPTED, label="wrong code, max {max_attempts} per code"),
-    Edge(Action.CANCEL_ACTIVATION, State.PENDING_2FA, State.DISABLED,
-         when=Condition.CAME_FROM_DISABLED, label="dialog closed"),
-    Edge(Action.CANCEL_ACTIVATION, State.PENDING_2FA, State.SECRET_ACKNOWLEDGED,
-         unless=Condition.CAME_FROM_DISABLED, label="dialog closed"),
+    Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, State.SECRET_ACKNOWLEDGED, label="secret saved"),
+    Edge(
+        Action.REQUEST_ACTIVATION,
+        State.SECRET_ACKNOWLEDGED,
+        State.PENDING_2FA,
+        label="code sent, valid {code_ttl}",
+    ),
+    Edge(
+        Action.REQUEST_ACTIVATION,
+        State.DISABLED,
+        State.PENDING_2FA,
+        label="code sent, valid {code_ttl}",
+    ),
+    Edge(
+        Action.RESEND_CODE,
+        State.PENDING_2FA,
+        State.PENDING_2FA,
+        label="resend after {resend_after}, max {max_sends} per {send_window}",
+    ),
+    Edge(
+        Action.VERIFY_CODE,
+        State.PENDING_2FA,
+        State.ACTIVE,
+        when=Condition.CODE_ACCEPTED,
+        label="right code within {code_ttl}",
+    ),
+    Edge(
+        Action.VERIFY_CODE,
+        State.PENDING_2FA,
+        State.PENDING_2FA,
+        unless=Condition.CODE_ACCEPTED,
+        label="wrong code, max {max_attempts} per code",
+    ),
+    Edge(
+        Action.CANCEL_ACTIVATION,
+        State.PENDING_2FA,
+        State.DISABLED,
+        when=Condition.CAME_FROM_DISABLED,
+        label="dialog closed",
+    ),
+    Edge(
+        Action.CANCEL_ACTIVATION,
+        State.PENDING_2FA,
+        State.SECRET_ACKNOWLEDGED,
+        unless=Condition.CAME_FROM_DISABLED,
+        label="dialog closed",
+    ),
     Edge(Action.DISABLE, State.ACTIVE, State.DISABLED, label="at once"),
-    Edge(Action.ENABLE, State.DISABLED, State.ACTIVE, when=Condition.DIRECT_ENABLE,
-         label="direct enable (policy)"),
-    Edge(Action.ENABLE, State.DISABLED, State.PENDING_2FA, unless=Condition.DIRECT_ENABLE,
-         label="code sent, valid {code_ttl}"),
-    Edge(Action.EDIT, State.ACTIVE, State.DISABLED, when=Condition.EDIT_DEACTIVATES,
-         label="scope, whitelist or features changed"),
+    Edge(
+        Action.ENABLE,
+        State.DISABLED,
+        State.ACTIVE,
+        when=Condition.DIRECT_ENABLE,
+        label="direct enable (policy)",
+    ),
+    Edge(
+        Action.ENABLE,
+        State.DISABLED,
+        State.PENDING_2FA,
+        unless=Condition.DIRECT_ENABLE,
+        label="code sent, valid {code_ttl}",
+    ),
+    Edge(
+        Action.EDIT,
+        State.ACTIVE,
+        State.DISABLED,
+        when=Condition.EDIT_DEACTIVATES,
+        label="scope, whitelist or features changed",
+    ),
     Edge(Action.EDIT, State.ACTIVE, State.ACTIVE, unless=Condition.EDIT_DEACTIVATES),
     *_from_each(Action.EDIT, tuple(s for s in LIVE_STATES if s is not State.ACTIVE)),
     *_from_each(Action.RESET_SECRET, LIVE_STATES, label="new secret, shown once"),
@@ -203,9 +249,7 @@ def sources_of(action: Action) -> tuple[State, ...]:
     return tuple(s for s in State if (s, action) in ROUTES)
 
 
-def route(
-    state: State, action: Action, facts: Callable[[str], bool] | None = None
-) -> State | None:
+def route(state: State, action: Action, facts: Callable[[str], bool] | None = None) -> State | None:
     """Where ``action`` takes a key in ``state``: the first edge whose condition holds.
 
     ``facts(condition_name)`` answers the conditions; it is asked only when an edge has one.

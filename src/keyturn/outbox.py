@@ -72,7 +72,9 @@ class OutboxRelay:
                 retry_at = now + self.backoff(d.attempts)
                 self.store.mark_failed(n.id, retry_at, type(e).__name__)
                 log.warning(
-                    "notification_failed", attempts=d.attempts, error=type(e).__name__,
+                    "notification_failed",
+                    attempts=d.attempts,
+                    error=type(e).__name__,
                     retry_at=retry_at.isoformat(),
                 )
                 failed += 1

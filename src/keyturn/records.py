@@ -160,9 +160,7 @@ class Change:
             key=attrs.evolve(self.key, id=key_id),
             history=attrs.evolve(self.history, key_id=key_id),
             notifications=tuple(attrs.evolve(n, key_id=key_id) for n in self.notifications),
-            challenge=(
-                attrs.evolve(self.challenge, key_id=key_id) if self.challenge else None
-            ),
+            challenge=(attrs.evolve(self.challenge, key_id=key_id) if self.challenge else None),
         )
 
 

@@ -101,9 +101,14 @@ class KeyService:
     def _committed(self, change: Change) -> ApiKey:
         h = change.history
         self.logger.info(
-            h.event, key_id=change.key.id, owner=change.key.owner, action=h.action.value,
-            from_state=h.from_state.value if h.from_state else None, to_state=h.to_state.value,
-            actor=h.actor, version=h.version,
+            h.event,
+            key_id=change.key.id,
+            owner=change.key.owner,
+            action=h.action.value,
+            from_state=h.from_state.value if h.from_state else None,
+            to_state=h.to_state.value,
+            actor=h.actor,
+            version=h.version,
         )
         self._deliver()
         return change.key
@@ -137,8 +142,12 @@ class KeyService:
             decisions.require(key, action)
             now = self.clock.now()
             challenge = self._confirm(
-                action=action, owner=who, key_id=key.id, params=params or {},
-                confirmation=confirmation, now=now,
+                action=action,
+                owner=who,
+                key_id=key.id,
+                params=params or {},
+                confirmation=confirmation,
+                now=now,
             )
             change = decide(key, now, challenge)
             if change is None:
@@ -175,21 +184,32 @@ class KeyService:
             raise ChallengeInvalid("no such challenge", action=action.value, key_id=key_id)
         self._check_code_shape(confirmation.code, action)
         challenge = decisions.check_challenge(
-            self.store.get_challenge(confirmation.challenge_id), owner=owner, action=action,
-            key_id=key_id, digest=digest, now=now, policy=self.policy,
+            self.store.get_challenge(confirmation.challenge_id),
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            digest=digest,
+            now=now,
+            policy=self.policy,
         )
         matched = self.verifier.check(
-            subject=f"challenge:{challenge.id}", ref=challenge.code.ref,
+            subject=f"challenge:{challenge.id}",
+            ref=challenge.code.ref,
             candidate=confirmation.code,
         )
         checked = decisions.challenge_checked(challenge, matched=matched)
         if not matched:
             self.store.save_challenge(checked)
             self.logger.info(
-                "confirmation_rejected", key_id=key_id, owner=owner, action=action.value,
+                "confirmation_rejected",
+                key_id=key_id,
+                owner=owner,
+                action=action.value,
             )
             raise CodeMismatch(
-                key_id=key_id, state=None, action=action.value,
+                key_id=key_id,
+                state=None,
+                action=action.value,
                 attempts_left=max(0, self.policy.max_attempts - checked.code.attempts),
             )
         return checked
@@ -201,24 +221,43 @@ class KeyService:
         issued = self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
         code = new_code(issued.ref, now, self.policy)
         challenge = Challenge(
-            id=challenge_id, owner=owner, action=action, key_id=key_id, request_digest=digest,
+            id=challenge_id,
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            request_digest=digest,
             code=code,
         )
-        notes = [] if issued.code is None else [
-            Notification(
-                id=new_token(), owner=owner, key_id=key_id, key_name="",
-                kind=NotificationKind.CODE, subject=f"Your code to confirm {action.value}",
-                created_at=now, code=issued.code, expires_at=code.expires_at,
-            )
-        ]
+        notes = (
+            []
+            if issued.code is None
+            else [
+                Notification(
+                    id=new_token(),
+                    owner=owner,
+                    key_id=key_id,
+                    key_name="",
+                    kind=NotificationKind.CODE,
+                    subject=f"Your code to confirm {action.value}",
+                    created_at=now,
+                    code=issued.code,
+                    expires_at=code.expires_at,
+                )
+            ]
+        )
         self.store.add_challenge(challenge, notes)
         self.logger.info(
-            "confirmation_requested", key_id=key_id, owner=owner, action=action.value,
+            "confirmation_requested",
+            key_id=key_id,
+            owner=owner,
+            action=action.value,
             challenge_id=challenge_id,
         )
         self._deliver()
         raise ConfirmationRequired(
-            challenge_id=challenge_id, expires_at=code.expires_at, action=action.value,
+            challenge_id=challenge_id,
+            expires_at=code.expires_at,
+            action=action.value,
             key_id=key_id,
         )
 
@@ -259,16 +298,26 @@ class KeyService:
         def attempt() -> IssuedSecret:
             now = self.clock.now()
             challenge = self._confirm(
-                action=Action.CREATE, owner=who, key_id=None, params=params,
-                confirmation=confirmation, now=now,
+                action=Action.CREATE,
+                owner=who,
+                key_id=None,
+                params=params,
+                confirmation=confirmation,
+                now=now,
             )
             secret = None if pem else new_secret()
             key = ApiKey(
-                id=0, owner=who, client_id=new_client_id(), state=State.CREATED, version=0,
-                created_at=now, updated_at=now,
+                id=0,
+                owner=who,
+                client_id=new_client_id(),
+                state=State.CREATED,
+                version=0,
+                created_at=now,
+                updated_at=now,
                 fingerprint=pem[1] if pem else self.secret_hasher.fingerprint(secret or ""),
                 secret_digest=self.secret_hasher.digest(secret) if secret else None,
-                public_key=pem[0] if pem else None, **fields,  # type: ignore[arg-type]
+                public_key=pem[0] if pem else None,
+                **fields,  # type: ignore[arg-type]
             )
             change = decisions.created(
                 key, now=now, actor=by, notification_id=new_token(), challenge=challenge
@@ -280,10 +329,12 @@ class KeyService:
         return self._retrying(attempt)
 
     def acknowledge_secret(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
-        """"I saved the secret": ``created`` -> ``secret_acknowledged``."""
+        """ "I saved the secret": ``created`` -> ``secret_acknowledged``."""
         by = self._actor(actor, owner)
         return self._act(
-            key_id, owner, Action.ACKNOWLEDGE_SECRET,
+            key_id,
+            owner,
+            Action.ACKNOWLEDGE_SECRET,
             lambda k, now, _: decisions.acknowledged(
                 k, now=now, actor=by, notification_id=new_token()
             ),
@@ -298,21 +349,30 @@ class KeyService:
             notice = None
             if issued.code is not None:
                 notice = Notification(
-                    id=new_token(), owner=key.owner, key_id=key.id, key_name=key.name,
+                    id=new_token(),
+                    owner=key.owner,
+                    key_id=key.id,
+                    key_name=key.name,
                     kind=NotificationKind.CODE,
-                    subject=f"Your code to activate API key {key.name!r}", created_at=now,
-                    code=issued.code, expires_at=now + self.policy.code_ttl,
+                    subject=f"Your code to activate API key {key.name!r}",
+                    created_at=now,
+                    code=issued.code,
+                    expires_at=now + self.policy.code_ttl,
                 )
             return decisions.code_sent(
-                key, action, ref=issued.ref, code_notice=notice, now=now, policy=self.policy,
-                actor=by, notification_id=new_token(),
+                key,
+                action,
+                ref=issued.ref,
+                code_notice=notice,
+                now=now,
+                policy=self.policy,
+                actor=by,
+                notification_id=new_token(),
             )
 
         return self._act(key_id, owner, action, decide)
 
-    def request_activation(
-        self, key_id: object, *, owner: object, actor: object = None
-    ) -> ApiKey:
+    def request_activation(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
         """ACTIVATE: a code goes to the owner; the key waits in ``pending_2fa``."""
         return self._send_code(key_id, owner, actor, Action.REQUEST_ACTIVATION)
 
@@ -338,14 +398,20 @@ class KeyService:
                 subject=f"activation:{key.id}", ref=pending.ref, candidate=candidate
             )
             return decisions.code_checked(
-                key, matched=matched, now=now, policy=self.policy, actor=by,
+                key,
+                matched=matched,
+                now=now,
+                policy=self.policy,
+                actor=by,
                 notification_id=new_token(),
             )
 
         key = self._act(key_id, owner, Action.VERIFY_CODE, decide)
         if not matched:
             raise CodeMismatch(
-                key_id=key.id, state=key.state.value, action=Action.VERIFY_CODE.value,
+                key_id=key.id,
+                state=key.state.value,
+                action=Action.VERIFY_CODE.value,
                 attempts_left=decisions.attempts_left(key, self.policy),
             )
         return key
@@ -354,20 +420,28 @@ class KeyService:
         """The code dialog was closed: back to the state activation started from."""
         by = self._actor(actor, owner)
         return self._act(
-            key_id, owner, Action.CANCEL_ACTIVATION,
+            key_id,
+            owner,
+            Action.CANCEL_ACTIVATION,
             lambda k, now, _: decisions.cancelled(
                 k, now=now, actor=by, notification_id=new_token()
             ),
         )
 
     def disable(
-        self, key_id: object, *, owner: object, actor: object = None,
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
         confirmation: Confirmation | None = None,
     ) -> ApiKey:
         """Deactivate: ``active`` -> ``disabled``, effective on the next authentication."""
         by = self._actor(actor, owner)
         return self._act(
-            key_id, owner, Action.DISABLE,
+            key_id,
+            owner,
+            Action.DISABLE,
             lambda k, now, ch: decisions.disabled(
                 k, now=now, actor=by, notification_id=new_token(), challenge=ch
             ),
@@ -380,7 +454,9 @@ class KeyService:
             return self._send_code(key_id, owner, actor, Action.ENABLE)
         by = self._actor(actor, owner)
         return self._act(
-            key_id, owner, Action.ENABLE,
+            key_id,
+            owner,
+            Action.ENABLE,
             lambda k, now, _: decisions.enabled_directly(
                 k, now=now, policy=self.policy, actor=by, notification_id=new_token()
             ),
@@ -409,22 +485,33 @@ class KeyService:
             max_scope=None if max_scope is UNSET else Scope.parse(max_scope),
             ip_whitelist=None if ip_whitelist is UNSET else validation.ip_whitelist(ip_whitelist),
             enabled_features=(
-                None if enabled_features is UNSET
-                else validation.enabled_features(enabled_features)
+                None if enabled_features is UNSET else validation.enabled_features(enabled_features)
             ),
         )
         params = {f: str(v) for f, v in attrs.asdict(edit, recurse=False).items() if v is not None}
         return self._act(
-            key_id, owner, Action.EDIT,
+            key_id,
+            owner,
+            Action.EDIT,
             lambda k, now, ch: decisions.edited(
-                k, edit, now=now, policy=self.policy, actor=by, notification_id=new_token(),
+                k,
+                edit,
+                now=now,
+                policy=self.policy,
+                actor=by,
+                notification_id=new_token(),
                 challenge=ch,
             ),
-            params=params, confirmation=confirmation,
+            params=params,
+            confirmation=confirmation,
         )
 
     def reset_secret(
-        self, key_id: object, *, owner: object, actor: object = None,
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
         confirmation: Confirmation | None = None,
     ) -> IssuedSecret:
         """A new secret, handed out in this answer only; the old one stops working at once."""
@@ -434,26 +521,37 @@ class KeyService:
         def decide(key: ApiKey, now: datetime, ch: Challenge | None) -> Change:
             if key.public_key is not None:
                 raise InvalidInput(
-                    "id", "this key authenticates by public key and has no secret to reset",
+                    "id",
+                    "this key authenticates by public key and has no secret to reset",
                     action=Action.RESET_SECRET,
                 )
             return decisions.secret_reset(
-                key, secret_digest=self.secret_hasher.digest(secret),
-                fingerprint=self.secret_hasher.fingerprint(secret), now=now, actor=by,
-                notification_id=new_token(), challenge=ch,
+                key,
+                secret_digest=self.secret_hasher.digest(secret),
+                fingerprint=self.secret_hasher.fingerprint(secret),
+                now=now,
+                actor=by,
+                notification_id=new_token(),
+                challenge=ch,
             )
 
         key = self._act(key_id, owner, Action.RESET_SECRET, decide, confirmation=confirmation)
         return IssuedSecret(key, secret)
 
     def remove(
-        self, key_id: object, *, owner: object, actor: object = None,
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
         confirmation: Confirmation | None = None,
     ) -> ApiKey:
         """Remove for good. The record and its history stay, for audit."""
         by = self._actor(actor, owner)
         return self._act(
-            key_id, owner, Action.REMOVE,
+            key_id,
+            owner,
+            Action.REMOVE,
             lambda k, now, ch: decisions.removed(
                 k, now=now, actor=by, notification_id=new_token(), challenge=ch
             ),
@@ -467,10 +565,10 @@ class KeyService:
         if key is None:
             raise KeyNotFound(key_id, action=Action.UNLOCK_ACTIVATION.value)
         return self._act(
-            key_id, key.owner, Action.UNLOCK_ACTIVATION,
-            lambda k, now, _: decisions.unlocked(
-                k, now=now, actor=by, notification_id=new_token()
-            ),
+            key_id,
+            key.owner,
+            Action.UNLOCK_ACTIVATION,
+            lambda k, now, _: decisions.unlocked(k, now=now, actor=by, notification_id=new_token()),
         )
 
     # --- reading ----------------------------------------------------------------------------
@@ -515,7 +613,9 @@ class KeyService:
             reason = "ip_not_allowed"
         if reason is not None or key is None:
             self.logger.info(
-                "authentication_failed", client_id=client_id[:16], reason=reason,
+                "authentication_failed",
+                client_id=client_id[:16],
+                reason=reason,
                 source_ip=str(ip),
             )
             raise AuthenticationFailed(reason or "invalid_credentials")

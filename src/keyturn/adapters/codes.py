@@ -34,9 +34,7 @@ def _check_length(_: object, __: object, value: object) -> None:
 
 def is_ascii_code(candidate: object, length: int) -> bool:
     """Whether ``candidate`` is exactly ``length`` ASCII digits (no other Unicode digits)."""
-    return (
-        isinstance(candidate, str) and len(candidate) == length and _DIGITS.issuperset(candidate)
-    )
+    return isinstance(candidate, str) and len(candidate) == length and _DIGITS.issuperset(candidate)
 
 
 @attrs.frozen

@@ -91,7 +91,11 @@ def make_service(
 
 
 _PATH = (
-    State.CREATED, State.SECRET_ACKNOWLEDGED, State.PENDING_2FA, State.ACTIVE, State.DISABLED,
+    State.CREATED,
+    State.SECRET_ACKNOWLEDGED,
+    State.PENDING_2FA,
+    State.ACTIVE,
+    State.DISABLED,
 )
 
 
@@ -117,9 +121,7 @@ def key_in_state(
     steps = {
         State.SECRET_ACKNOWLEDGED: lambda: service.acknowledge_secret(key_id, owner=owner),
         State.PENDING_2FA: lambda: service.request_activation(key_id, owner=owner),
-        State.ACTIVE: lambda: service.verify_code(
-            key_id, notifier.last_code(key_id), owner=owner
-        ),
+        State.ACTIVE: lambda: service.verify_code(key_id, notifier.last_code(key_id), owner=owner),
         State.DISABLED: lambda: service.disable(key_id, owner=owner),
     }
     if state is State.REMOVED:

@@ -48,11 +48,18 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
     """An unsaved key in ``created`` (id 0, version 0) with every field set."""
     return ApiKey(
-        id=0, owner=owner, client_id=new_client_id(), name=name,
+        id=0,
+        owner=owner,
+        client_id=new_client_id(),
+        name=name,
         max_scope=Scope.parse("account:read trade:read_write"),
         ip_whitelist=ip_whitelist("10.0.0.0/8 2001:db8::/32"),
-        enabled_features=("block_trade_approval",), state=State.CREATED, version=0,
-        created_at=T0, updated_at=T0, fingerprint="sha256:0011223344556677",
+        enabled_features=("block_trade_approval",),
+        state=State.CREATED,
+        version=0,
+        created_at=T0,
+        updated_at=T0,
+        fingerprint="sha256:0011223344556677",
         secret_digest="ab" * 32,
     )
 
@@ -60,27 +67,47 @@ def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
 def code_notice(owner: str, at: datetime, code: str = "123456") -> Notification:
     """A code notification created at ``at``."""
     return Notification(
-        id=new_token(), owner=owner, key_id=None, key_name="k1", kind=NotificationKind.CODE,
-        subject="code", created_at=at, code=code, expires_at=at + timedelta(minutes=5),
+        id=new_token(),
+        owner=owner,
+        key_id=None,
+        key_name="k1",
+        kind=NotificationKind.CODE,
+        subject="code",
+        created_at=at,
+        code=code,
+        expires_at=at + timedelta(minutes=5),
     )
 
 
 def creation(key: ApiKey, *notes: Notification) -> Change:
     """The change that inserts ``key``."""
     entry = HistoryEntry(
-        key_id=0, version=1, action=Action.CREATE, event="new_api_key", from_state=None,
-        to_state=State.CREATED, actor=key.owner, at=key.created_at,
+        key_id=0,
+        version=1,
+        action=Action.CREATE,
+        event="new_api_key",
+        from_state=None,
+        to_state=State.CREATED,
+        actor=key.owner,
+        at=key.created_at,
     )
-    return Change(key=attrs.evolve(key, version=1), expected_version=0, history=entry,
-                  notifications=notes)
+    return Change(
+        key=attrs.evolve(key, version=1), expected_version=0, history=entry, notifications=notes
+    )
 
 
 def step(key: ApiKey, dest: State, at: datetime, *notes: Notification, **updates: object) -> Change:
     """The change that moves a stored ``key`` to ``dest``."""
     new = attrs.evolve(key, state=dest, version=key.version + 1, updated_at=at, **updates)  # type: ignore[arg-type]
     entry = HistoryEntry(
-        key_id=key.id, version=new.version, action=Action.EDIT, event="changed_name",
-        from_state=key.state, to_state=dest, actor=key.owner, at=at,
+        key_id=key.id,
+        version=new.version,
+        action=Action.EDIT,
+        event="changed_name",
+        from_state=key.state,
+        to_state=dest,
+        actor=key.owner,
+        at=at,
     )
     return Change(key=new, expected_version=key.version, history=entry, notifications=notes)
 
@@ -106,12 +133,21 @@ class KeyStoreContract:
         """A stored key reads back equal, pending code and send times included."""
         key = store.insert(creation(new_key()), max_live_per_owner=8)
         pending = PendingCode(
-            ref="salt:mac", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
-            resend_at=T0 + timedelta(minutes=2), attempts=2,
+            ref="salt:mac",
+            sent_at=T0,
+            expires_at=T0 + timedelta(minutes=5),
+            resend_at=T0 + timedelta(minutes=2),
+            attempts=2,
         )
         change = step(
-            key, State.PENDING_2FA, T0, pending=pending, sends=(T0,), consecutive_failures=3,
-            activation_origin=State.SECRET_ACKNOWLEDGED, public_key=None,
+            key,
+            State.PENDING_2FA,
+            T0,
+            pending=pending,
+            sends=(T0,),
+            consecutive_failures=3,
+            activation_origin=State.SECRET_ACKNOWLEDGED,
+            public_key=None,
         )
         store.apply(change)
         assert store.get(key.id) == change.key
@@ -194,12 +230,18 @@ class KeyStoreContract:
     def test_challenges_round_trip_and_version(self, store: KeyStore) -> None:
         """A challenge reads back equal; saving a stale version raises and writes nothing."""
         pending = PendingCode(
-            ref="r", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
+            ref="r",
+            sent_at=T0,
+            expires_at=T0 + timedelta(minutes=5),
             resend_at=T0 + timedelta(minutes=2),
         )
         ch = Challenge(
-            id=new_token(), owner="alice", action=Action.REMOVE, key_id=None,
-            request_digest="d" * 64, code=pending,
+            id=new_token(),
+            owner="alice",
+            action=Action.REMOVE,
+            key_id=None,
+            request_digest="d" * 64,
+            code=pending,
         )
         note = code_notice("alice", T0)
         store.add_challenge(ch, [note])
@@ -215,18 +257,22 @@ class KeyStoreContract:
     def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
         """A change carrying a challenge saves both, or neither when the challenge is stale."""
         pending = PendingCode(
-            ref="r", sent_at=T0, expires_at=T0 + timedelta(minutes=5),
+            ref="r",
+            sent_at=T0,
+            expires_at=T0 + timedelta(minutes=5),
             resend_at=T0 + timedelta(minutes=2),
         )
         ch = Challenge(
-            id=new_token(), owner="alice", action=Action.CREATE, key_id=None,
-            request_digest="d" * 64, code=pending,
+            id=new_token(),
+            owner="alice",
+            action=Action.CREATE,
+            key_id=None,
+            request_digest="d" * 64,
+            code=pending,
         )
         store.add_challenge(ch, [])
         used = attrs.evolve(ch, used=True, version=2)
-        key = store.insert(
-            attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8
-        )
+        key = store.insert(attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8)
         assert store.get_challenge(ch.id) == attrs.evolve(used, key_id=key.id)
         with pytest.raises(ConcurrentUpdate):
             store.insert(attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8)

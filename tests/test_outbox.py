@@ -1,0 +1,52 @@
+"""The outbox relay: delivery, retries with backoff, and codes that expired undelivered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from keyturn import KeyService, State
+from keyturn.testing import InMemoryKeyStore, ManualClock, RecordingNotifier, key_in_state
+
+
+def test_failed_delivery_stays_pending_and_is_retried(
+    service: KeyService, notifier: RecordingNotifier, clock: ManualClock, store: InMemoryKeyStore
+) -> None:
+    """While the notifier fails the code stays in the outbox; the next relay run delivers it."""
+    notifier.failing = True
+    key_id = key_in_state(service, State.SECRET_ACKNOWLEDGED).key.id
+    service.request_activation(key_id, owner="alice")
+    assert notifier.sent == []
+    assert [d for _, d in store.outbox()] == [False, False]
+    notifier.failing = False
+    assert service.relay.run_once().delivered == 0
+    clock.advance(timedelta(seconds=1))
+    report = service.relay.run_once()
+    assert report.delivered == 2
+    assert service.verify_code(key_id, notifier.last_code(key_id), owner="alice").enabled
+
+
+def test_backoff_doubles_and_is_capped(service: KeyService) -> None:
+    """Backoff is 1 s, 2 s, 4 s... and never more than five minutes."""
+    waits = [service.relay.backoff(n).total_seconds() for n in (1, 2, 3, 4, 20)]
+    assert waits == [1, 2, 4, 8, 300]
+
+
+def test_delivered_notification_loses_its_code(
+    service: KeyService, store: InMemoryKeyStore
+) -> None:
+    """Once delivered, a code notification no longer holds the code in storage."""
+    key_in_state(service, State.PENDING_2FA)
+    assert all(n.code is None for n, delivered in store.outbox() if delivered)
+
+
+def test_code_that_expired_undelivered_is_dropped(
+    service: KeyService, notifier: RecordingNotifier, clock: ManualClock
+) -> None:
+    """A code still undelivered at its expiry is dropped, not sent."""
+    notifier.failing = True
+    key_in_state(service, State.PENDING_2FA)
+    notifier.failing = False
+    clock.advance(timedelta(minutes=5))
+    report = service.relay.run_once()
+    assert report.expired == 1
+    assert notifier.codes() == []

@@ -1,0 +1,150 @@
+"""Bad input of every kind gets InvalidInput naming the field, and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from keyturn import InvalidInput, KeyService, Policy, Scope, State
+from keyturn.scope import Level
+from keyturn.testing import InMemoryKeyStore, key_in_state
+
+GOOD = {"owner": "alice", "name": "k1", "max_scope": "account:read"}
+
+BAD_CREATE = [
+    ("owner", None),
+    ("owner", ""),
+    ("owner", 7),
+    ("owner", "a" * 129),
+    ("owner", " alice"),
+    ("owner", "al\nice"),
+    ("name", ""),
+    ("name", "x" * 17),
+    ("name", "has space"),
+    ("name", "naïve"),
+    ("name", 12),
+    ("name", "dash-ed"),
+    ("max_scope", ""),
+    ("max_scope", "   "),
+    ("max_scope", None),
+    ("max_scope", "account"),
+    ("max_scope", "account:write"),
+    ("max_scope", "bank:read"),
+    ("max_scope", "account:read account:none"),
+    ("max_scope", "account:read " * 100),
+    ("max_scope", ["account:read"]),
+    ("ip_whitelist", "300.1.1.1"),
+    ("ip_whitelist", "10.0.0.7/24"),
+    ("ip_whitelist", "not-an-ip"),
+    ("ip_whitelist", 42),
+    ("ip_whitelist", [1]),
+    ("ip_whitelist", ["10.0.0.1"] * 65),
+    ("ip_whitelist", "1" * 5000),
+    ("enabled_features", ["teleport"]),
+    ("enabled_features", "block_trade_approval"),
+    ("enabled_features", [None]),
+    ("public_key", "not a pem"),
+    ("public_key", 5),
+    ("public_key", "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----"),
+    ("public_key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+    ("public_key", "x" * 20000),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_CREATE)
+def test_bad_create_input(
+    service: KeyService, store: InMemoryKeyStore, field: str, value: Any
+) -> None:
+    """A malformed create argument raises InvalidInput for that field and stores nothing."""
+    with pytest.raises(InvalidInput) as info:
+        service.create(**{**GOOD, field: value})
+    assert info.value.field == field
+    assert store.list_keys() == []
+
+
+@pytest.mark.parametrize("key_id", [None, "1", 1.0, True, 0, -1, 2**64])
+def test_bad_key_id(service: KeyService, key_id: Any) -> None:
+    """A key id that is not a positive integer is invalid input, for every action."""
+    with pytest.raises(InvalidInput) as info:
+        service.acknowledge_secret(key_id, owner="alice")
+    assert info.value.field == "id"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "bad name"),
+        ("max_scope", "x:y"),
+        ("ip_whitelist", "1.2.3"),
+        ("enabled_features", ["nope"]),
+    ],
+)
+def test_bad_edit_leaves_key_unchanged(service: KeyService, field: str, value: Any) -> None:
+    """A malformed edit raises InvalidInput and leaves the key and its history as they were."""
+    key_id = key_in_state(service, State.ACTIVE).key.id
+    before = service.get(key_id, owner="alice")
+    with pytest.raises(InvalidInput):
+        service.edit(key_id, owner="alice", **{field: value})
+    assert service.get(key_id, owner="alice") == before
+    assert len(service.history(key_id, owner="alice")) == before.version
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "ip", "field"),
+    [
+        (None, "s", "1.2.3.4", "client_id"),
+        ("", "s", "1.2.3.4", "client_id"),
+        ("c", "s" * 257, "1.2.3.4", "client_secret"),
+        ("c", 5, "1.2.3.4", "client_secret"),
+        ("c", "s", "1.2.3", "source_ip"),
+        ("c", "s", None, "source_ip"),
+    ],
+)
+def test_bad_credentials_input(
+    service: KeyService, client_id: Any, secret: Any, ip: Any, field: str
+) -> None:
+    """Malformed credentials are invalid input naming the field."""
+    with pytest.raises(InvalidInput) as info:
+        service.authenticate(client_id, secret, source_ip=ip)
+    assert info.value.field == field
+
+
+class TestScope:
+    def test_canonical_order_and_round_trip(self) -> None:
+        """A scope prints in one canonical resource order and parses back equal."""
+        scope = Scope.parse("wallet:none  trade:read_write account:read")
+        assert str(scope) == "account:read trade:read_write wallet:none"
+        assert Scope.parse(str(scope)) == scope
+
+    def test_covers(self) -> None:
+        """A scope covers another when every resource is granted at least as high."""
+        big = Scope.parse("account:read_write trade:read")
+        assert big.covers(Scope.parse("account:read"))
+        assert big.covers(Scope.parse("wallet:none"))
+        assert not big.covers(Scope.parse("trade:read_write"))
+        assert big.level("custody") is Level.NONE
+
+
+class TestPolicy:
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("max_attempts", 0),
+            ("max_attempts", True),
+            ("code_ttl", 5),
+            ("resend_after", None),
+            ("confirm", {"create"}),
+            ("confirm", frozenset({"acknowledge_secret"})),
+        ],
+    )
+    def test_bad_policy_values(self, field: str, value: Any) -> None:
+        """A policy value out of range or of the wrong type is refused, naming the field."""
+        with pytest.raises(InvalidInput) as info:
+            Policy(**{field: value})
+        assert info.value.field == field
+
+    def test_describe_speaks_plainly(self) -> None:
+        """describe() renders durations the way a person says them."""
+        assert Policy().describe()["code_ttl"] == "5 min"
+        assert Policy().describe()["resend_after"] == "2 min"
