@@ -329,7 +329,7 @@ class KeyService:
         return self._retrying(attempt)
 
     def acknowledge_secret(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
-        """ "I saved the secret": ``created`` -> ``secret_acknowledged``."""
+        """Record "I saved the secret": ``created`` -> ``secret_acknowledged``."""
         by = self._actor(actor, owner)
         return self._act(
             key_id,
