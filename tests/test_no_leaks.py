@@ -1,0 +1,130 @@
+"""No secret and no code ever reaches a log line, an exception message or a repr."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from structlog.testing import capture_logs
+
+from keyturn import Confirmation, ConfirmationRequired, KeyturnError, Policy
+from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.adapters.notifiers import LoggingNotifier, RecordingNotifier
+from keyturn.lifecycle import Action
+from keyturn.testing import ManualClock, make_service
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pytest
+
+
+class _Tee:
+    """A notifier that records (so the test learns the codes) and logs (as in development)."""
+
+    def __init__(self) -> None:
+        self.recorder = RecordingNotifier()
+        self.logger = LoggingNotifier()
+
+    def deliver(self, notification: Any) -> None:
+        self.recorder.deliver(notification)
+        self.logger.deliver(notification)
+
+
+def test_full_lifecycle_leaks_nothing(  # noqa: PLR0915 (one long scripted lifecycle)
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Drive every action, wrong codes and refusals included; no secret or code shows anywhere."""
+    caplog.set_level(logging.DEBUG)
+    clock = ManualClock()
+    tee = _Tee()
+    policy = Policy(confirm=frozenset({Action.CREATE, Action.EDIT, Action.REMOVE}))
+    service = make_service(
+        clock=clock, notifier=tee, verifier=HmacCodeVerifier.generate(length=8), policy=policy
+    )
+    seen: list[str] = []
+
+    def run(call: Callable[[], Any]) -> Any:
+        try:
+            result = call()
+        except KeyturnError as e:
+            seen.extend([str(e), repr(e), repr(vars(e)), repr(e.args)])
+            return e
+        seen.append(repr(result))
+        return result
+
+    secrets: list[str] = []
+    with capture_logs() as logs:
+        challenge = run(lambda: service.create(owner="alice", name="k1", max_scope="account:read"))
+        assert isinstance(challenge, ConfirmationRequired)
+        proof = Confirmation(challenge.challenge_id, tee.recorder.last_code())
+        seen.append(repr(proof))
+        issued = run(
+            lambda: service.create(
+                owner="alice", name="k1", max_scope="account:read", confirmation=proof
+            )
+        )
+        secrets.append(issued.client_secret)
+        key_id = issued.key.id
+        run(lambda: service.request_activation(key_id, owner="alice"))
+        run(lambda: service.acknowledge_secret(key_id, owner="alice"))
+        run(lambda: service.request_activation(key_id, owner="alice"))
+        run(lambda: service.verify_code(key_id, "00000000", owner="alice"))
+        run(lambda: service.resend_code(key_id, owner="alice"))
+        clock.advance(timedelta(minutes=2))
+        run(lambda: service.resend_code(key_id, owner="alice"))
+        run(lambda: service.verify_code(key_id, tee.recorder.last_code(key_id), owner="alice"))
+        run(lambda: service.authenticate(issued.key.client_id, "wrong", source_ip="::1"))
+        run(lambda: service.authenticate(issued.key.client_id, secrets[0], source_ip="::1"))
+        fresh = run(lambda: service.reset_secret(key_id, owner="alice"))
+        secrets.append(fresh.client_secret)
+        run(lambda: service.authenticate(issued.key.client_id, secrets[0], source_ip="::1"))
+        run(lambda: service.disable(key_id, owner="alice"))
+        run(lambda: service.enable(key_id, owner="alice"))
+        run(lambda: service.verify_code(key_id, tee.recorder.last_code(key_id), owner="alice"))
+        edit = run(lambda: service.edit(key_id, owner="alice", name="k2"))
+        run(
+            lambda: service.edit(
+                key_id,
+                owner="alice",
+                name="k2",
+                confirmation=Confirmation(edit.challenge_id, "12345678"),
+            )
+        )
+        gone = run(lambda: service.remove(key_id, owner="alice"))
+        run(
+            lambda: service.remove(
+                key_id,
+                owner="alice",
+                confirmation=Confirmation(gone.challenge_id, tee.recorder.last_code()),
+            )
+        )
+        seen.extend(repr(h) for h in service.history(key_id, owner="alice"))
+        seen.append(repr(service))
+        seen.extend(repr(n) for n in tee.recorder.sent)
+    out = capsys.readouterr()
+    blob = "\n".join([*seen, *map(repr, logs), out.out, out.err, caplog.text])
+    codes = tee.recorder.codes()
+    assert len(codes) >= 6
+    assert len(secrets) == 2
+    assert any(e["event"] == "notification_sent" for e in logs)
+    for value in [*codes, *secrets]:
+        assert value not in blob
+
+
+def test_console_rendering_leaks_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """With structlog's default console renderer, a lifecycle prints no secret or code."""
+    structlog.reset_defaults()
+    recorder = RecordingNotifier()
+    service = make_service(notifier=recorder, verifier=HmacCodeVerifier.generate(length=8))
+    issued = service.create(owner="alice", name="k1", max_scope="account:read")
+    service.acknowledge_secret(issued.key.id, owner="alice")
+    service.request_activation(issued.key.id, owner="alice")
+    service.verify_code(issued.key.id, recorder.last_code(), owner="alice")
+    out = capsys.readouterr().out
+    assert "enabled_api_key" in out
+    assert recorder.last_code() not in out
+    assert issued.client_secret is not None
+    assert issued.client_secret not in out
