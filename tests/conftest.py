@@ -6,9 +6,27 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.testing import InMemoryKeyStore
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
     from keyturn import KeyService
-    from keyturn.testing import InMemoryKeyStore, ManualClock, RecordingNotifier
+    from keyturn.ports import KeyStore
+    from keyturn.testing import ManualClock, RecordingNotifier
+
+
+@pytest.fixture(name="keyturn_store", params=["memory", "sqlite"])
+def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
+    """Every service test runs on the in-memory store and on a SQLite file."""
+    if request.param == "memory":
+        yield InMemoryKeyStore()
+        return
+    store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+    yield store
+    store.close()
 
 
 @pytest.fixture(name="service")
@@ -30,6 +48,6 @@ def _notifier(keyturn_notifier: RecordingNotifier) -> RecordingNotifier:
 
 
 @pytest.fixture(name="store")
-def _store(keyturn_store: InMemoryKeyStore) -> InMemoryKeyStore:
-    """The service's in-memory store."""
+def _store(keyturn_store: KeyStore) -> KeyStore:
+    """The service's store."""
     return keyturn_store

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from keyturn import KeyService, State
-from keyturn.testing import InMemoryKeyStore, ManualClock, RecordingNotifier, key_in_state
+from keyturn.testing import ManualClock, RecordingNotifier, key_in_state
+
+if TYPE_CHECKING:
+    from keyturn.adapters.memory import InMemoryKeyStore
+    from keyturn.adapters.sqlite import SQLiteKeyStore
 
 
 def test_failed_delivery_stays_pending_and_is_retried(
-    service: KeyService, notifier: RecordingNotifier, clock: ManualClock, store: InMemoryKeyStore
+    service: KeyService,
+    notifier: RecordingNotifier,
+    clock: ManualClock,
+    store: InMemoryKeyStore | SQLiteKeyStore,
 ) -> None:
     """While the notifier fails the code stays in the outbox; the next relay run delivers it."""
     notifier.failing = True
     key_id = key_in_state(service, State.SECRET_ACKNOWLEDGED).key.id
     service.request_activation(key_id, owner="alice")
     assert notifier.sent == []
-    assert [d for _, d in store.outbox()] == [False, False]
+    assert store.pending_notifications() == 2
     notifier.failing = False
     assert service.relay.run_once().delivered == 0
     clock.advance(timedelta(seconds=1))
@@ -32,11 +40,18 @@ def test_backoff_doubles_and_is_capped(service: KeyService) -> None:
 
 
 def test_delivered_notification_loses_its_code(
-    service: KeyService, store: InMemoryKeyStore
+    service: KeyService, store: InMemoryKeyStore | SQLiteKeyStore, notifier: RecordingNotifier
 ) -> None:
     """Once delivered, a code notification no longer holds the code in storage."""
+    notifier.failing = True
     key_in_state(service, State.PENDING_2FA)
-    assert all(n.code is None for n, delivered in store.outbox() if delivered)
+    assert len(list(store.stored_codes())) == 1
+    notifier.failing = False
+    service.relay.run_once()
+    service.relay.clock.advance(timedelta(seconds=2))  # type: ignore[attr-defined]
+    service.relay.run_once()
+    assert list(store.stored_codes()) == []
+    assert notifier.codes()
 
 
 def test_code_that_expired_undelivered_is_dropped(

@@ -23,6 +23,7 @@ from keyturn.errors import (
     QuotaExceeded,
     ResendTooEarly,
     SendLimitReached,
+    StoreError,
 )
 from keyturn.hashing import SecretHasher
 from keyturn.lifecycle import Action, State
@@ -72,4 +73,5 @@ __all__ = [
     "SecretHasher",
     "SendLimitReached",
     "State",
+    "StoreError",
 ]

@@ -234,3 +234,7 @@ class AuthenticationFailed(KeyturnError):  # noqa: N818
     def __init__(self, reason: str) -> None:
         super().__init__("invalid credentials", action="authenticate")
         self.reason = reason
+
+
+class StoreError(KeyturnError):
+    """The key store cannot be used: unreachable, or its schema is not one this keyturn knows."""

@@ -184,8 +184,8 @@ _EDGES: Final[tuple[Edge, ...]] = (
     ),
     Edge(Action.EDIT, State.ACTIVE, State.ACTIVE, unless=Condition.EDIT_DEACTIVATES),
     *_from_each(Action.EDIT, tuple(s for s in LIVE_STATES if s is not State.ACTIVE)),
-    *_from_each(Action.RESET_SECRET, LIVE_STATES, label="new secret, shown once"),
-    *_from_each(Action.UNLOCK_ACTIVATION, LIVE_STATES, label="operator"),
+    *_from_each(Action.RESET_SECRET, LIVE_STATES),
+    *_from_each(Action.UNLOCK_ACTIVATION, LIVE_STATES),
     *_from_each(Action.REMOVE, LIVE_STATES, to=State.REMOVED, label="permanent"),
 )
 

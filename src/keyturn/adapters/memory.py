@@ -19,7 +19,7 @@ from keyturn.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
 from keyturn.records import Delivery
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from keyturn.records import ApiKey, Challenge, Change, HistoryEntry, Notification
@@ -166,10 +166,15 @@ class InMemoryKeyStore:
             e.claimed_until = None
             e.last_error = error[:500]
 
-    def outbox(self) -> list[tuple[Notification, bool]]:
-        """Every notification with whether it was delivered (for tests and inspection)."""
+    def pending_notifications(self) -> int:
+        """How many notifications wait for delivery (for operators and tests)."""
+        return len(self._undelivered)
+
+    def stored_codes(self) -> Iterator[str]:
+        """Codes still held in the outbox (undelivered ones only; for tests and audits)."""
         with self._lock:
-            return [(e.notification, e.delivered_at is not None) for e in self._outbox.values()]
+            codes = [e.notification.code for e in self._outbox.values()]
+        return (c for c in codes if c is not None)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,0 +1,212 @@
+"""Records to and from storage rows: JSON text for records, integer microseconds for times.
+
+Shared by every SQL store so that they store the same bytes. Times are stored as microseconds
+since the Unix epoch (UTC): exact, orderable in any database, and free of time-zone parsing. This
+module never sees a secret: keys hold only digests, and a notification's code travels in its own
+column so that it can be dropped on delivery.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from keyturn.lifecycle import Action, State
+from keyturn.records import (
+    ApiKey,
+    Challenge,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    PendingCode,
+)
+from keyturn.scope import Scope
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+
+
+def to_us(when: datetime) -> int:
+    """Microseconds since the epoch."""
+    return (when - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime ``us`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def _pending_out(p: PendingCode | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {
+        "ref": p.ref,
+        "sent_at": to_us(p.sent_at),
+        "expires_at": to_us(p.expires_at),
+        "resend_at": to_us(p.resend_at),
+        "attempts": p.attempts,
+    }
+
+
+def _pending_in(d: dict[str, Any] | None) -> PendingCode | None:
+    if d is None:
+        return None
+    return PendingCode(
+        ref=d["ref"],
+        sent_at=from_us(d["sent_at"]),
+        expires_at=from_us(d["expires_at"]),
+        resend_at=from_us(d["resend_at"]),
+        attempts=d["attempts"],
+    )
+
+
+def key_to_json(key: ApiKey) -> str:
+    """The whole key as JSON text."""
+    return json.dumps(
+        {
+            "id": key.id,
+            "owner": key.owner,
+            "client_id": key.client_id,
+            "name": key.name,
+            "max_scope": str(key.max_scope),
+            "ip_whitelist": [str(n) for n in key.ip_whitelist],
+            "enabled_features": list(key.enabled_features),
+            "state": key.state.value,
+            "version": key.version,
+            "created_at": to_us(key.created_at),
+            "updated_at": to_us(key.updated_at),
+            "fingerprint": key.fingerprint,
+            "secret_digest": key.secret_digest,
+            "public_key": key.public_key,
+            "activation_origin": key.activation_origin.value if key.activation_origin else None,
+            "pending": _pending_out(key.pending),
+            "consecutive_failures": key.consecutive_failures,
+            "sends": [to_us(s) for s in key.sends],
+        },
+        separators=(",", ":"),
+    )
+
+
+def key_from_json(text: str) -> ApiKey:
+    """The key stored as ``text``."""
+    d = json.loads(text)
+    return ApiKey(
+        id=d["id"],
+        owner=d["owner"],
+        client_id=d["client_id"],
+        name=d["name"],
+        max_scope=Scope.parse(d["max_scope"]),
+        ip_whitelist=tuple(ipaddress.ip_network(n) for n in d["ip_whitelist"]),
+        enabled_features=tuple(d["enabled_features"]),
+        state=State(d["state"]),
+        version=d["version"],
+        created_at=from_us(d["created_at"]),
+        updated_at=from_us(d["updated_at"]),
+        fingerprint=d["fingerprint"],
+        secret_digest=d["secret_digest"],
+        public_key=d["public_key"],
+        activation_origin=State(d["activation_origin"]) if d["activation_origin"] else None,
+        pending=_pending_in(d["pending"]),
+        consecutive_failures=d["consecutive_failures"],
+        sends=tuple(from_us(s) for s in d["sends"]),
+    )
+
+
+def challenge_to_json(c: Challenge) -> str:
+    """The whole challenge as JSON text."""
+    return json.dumps(
+        {
+            "id": c.id,
+            "owner": c.owner,
+            "action": c.action.value,
+            "key_id": c.key_id,
+            "request_digest": c.request_digest,
+            "code": _pending_out(c.code),
+            "used": c.used,
+            "version": c.version,
+        },
+        separators=(",", ":"),
+    )
+
+
+def challenge_from_json(text: str) -> Challenge:
+    """The challenge stored as ``text``."""
+    d = json.loads(text)
+    code = _pending_in(d["code"])
+    assert code is not None  # noqa: S101 (a challenge always has its code)
+    return Challenge(
+        id=d["id"],
+        owner=d["owner"],
+        action=Action(d["action"]),
+        key_id=d["key_id"],
+        request_digest=d["request_digest"],
+        code=code,
+        used=d["used"],
+        version=d["version"],
+    )
+
+
+def notification_to_json(n: Notification) -> str:
+    """The notification without its code (which is stored apart)."""
+    return json.dumps(
+        {
+            "id": n.id,
+            "owner": n.owner,
+            "key_id": n.key_id,
+            "key_name": n.key_name,
+            "kind": n.kind.value,
+            "subject": n.subject,
+            "created_at": to_us(n.created_at),
+            "expires_at": to_us(n.expires_at) if n.expires_at else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def notification_from_json(text: str, code: str | None) -> Notification:
+    """The notification stored as ``text``, with its code if still kept."""
+    d = json.loads(text)
+    return Notification(
+        id=d["id"],
+        owner=d["owner"],
+        key_id=d["key_id"],
+        key_name=d["key_name"],
+        kind=NotificationKind(d["kind"]),
+        subject=d["subject"],
+        created_at=from_us(d["created_at"]),
+        code=code,
+        expires_at=from_us(d["expires_at"]) if d["expires_at"] is not None else None,
+    )
+
+
+def history_row(h: HistoryEntry) -> tuple[object, ...]:
+    """A history entry as the columns of ``key_history``."""
+    return (
+        h.key_id,
+        h.version,
+        h.action.value,
+        h.event,
+        h.from_state.value if h.from_state else None,
+        h.to_state.value,
+        h.actor,
+        to_us(h.at),
+        h.detail,
+    )
+
+
+def history_from_row(row: tuple[Any, ...]) -> HistoryEntry:
+    """A ``key_history`` row as an entry."""
+    key_id, version, action, event, from_state, to_state, actor, at, detail = row
+    return HistoryEntry(
+        key_id=key_id,
+        version=version,
+        action=Action(action),
+        event=event,
+        from_state=State(from_state) if from_state else None,
+        to_state=State(to_state),
+        actor=actor,
+        at=from_us(at),
+        detail=detail,
+    )

@@ -1,0 +1,144 @@
+"""The SQLite key store: keyturn's embedded default, one file, safe for several processes.
+
+Standard-library :mod:`sqlite3` only. The file runs in WAL mode with durable commits
+(``synchronous=FULL`` by default) and a busy timeout, and every write is a ``BEGIN IMMEDIATE``
+transaction, so processes on one machine serialise their writes instead of failing. The schema is
+created on first use and migrated forward by :meth:`~keyturn.adapters._sql.SqlKeyStore.migrate`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
+
+from keyturn.adapters._sql import Cursor, SqlKeyStore
+from keyturn.errors import InvalidInput, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+_V1: Final = """
+CREATE TABLE keyturn_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    client_id TEXT NOT NULL UNIQUE,
+    live INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX keyturn_keys_owner ON keyturn_keys (owner, live);
+CREATE TABLE keyturn_history (
+    key_id INTEGER NOT NULL REFERENCES keyturn_keys (id),
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE keyturn_challenges (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE keyturn_outbox (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    claimed_until INTEGER,
+    delivered_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    code TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX keyturn_outbox_due ON keyturn_outbox (due_at, created_at)
+    WHERE delivered_at IS NULL
+"""
+
+
+class SQLiteKeyStore(SqlKeyStore):
+    """Keys in one SQLite file (``":memory:"`` for a private, throwaway database)."""
+
+    MIGRATIONS: ClassVar[tuple[str, ...]] = (_V1,)
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 30.0,
+        scrub_delivered_codes: bool = True,
+    ) -> None:
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise InvalidInput("synchronous", "must be OFF, NORMAL, FULL or EXTRA")
+        self.path = str(path)
+        self.scrub_delivered_codes = scrub_delivered_codes
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA secure_delete = ON")
+        except sqlite3.Error as e:
+            msg = f"cannot open the SQLite key store at {self.path!r}: {e}"
+            raise StoreError(msg) from None
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"SQLiteKeyStore({self.path!r})"
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+
+    def _after_code_dropped(self) -> None:
+        """Fold the WAL into the file and truncate it, so no old page keeps the erased code.
+
+        ``secure_delete`` zeroes freed content in the file; the WAL still holds earlier versions
+        of the page until a checkpoint. A checkpoint another process blocks is retried by the
+        next delivery; switch it off with ``scrub_delivered_codes=False`` to save the fsyncs.
+        """
+        if self.scrub_delivered_codes:
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _is_unique_violation(self, error: Exception) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
