@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,15 +20,32 @@ if TYPE_CHECKING:
     from keyturn.testing import ManualClock, RecordingNotifier
 
 
-@pytest.fixture(name="keyturn_store", params=["memory", "sqlite"])
+POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
+_NO_POSTGRES = pytest.mark.skipif(
+    not POSTGRES_URL, reason="set KEYTURN_TEST_POSTGRES to a PostgreSQL URL to run (.ci/run does)"
+)
+
+
+@pytest.fixture(
+    name="keyturn_store",
+    params=["memory", "sqlite", pytest.param("postgres", marks=_NO_POSTGRES)],
+)
 def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
-    """Every service test runs on the in-memory store and on a SQLite file."""
+    """Every service test runs on the in-memory store, a SQLite file and PostgreSQL."""
     if request.param == "memory":
         yield InMemoryKeyStore()
         return
-    store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
-    yield store
-    store.close()
+    if request.param == "sqlite":
+        store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+        yield store
+        store.close()
+        return
+    from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
+
+    pg = PostgresKeyStore(POSTGRES_URL, schema=f"kt_{uuid.uuid4().hex[:12]}", max_size=2)
+    yield pg
+    pg.drop_schema()
+    pg.close()
 
 
 @pytest.fixture(name="service")

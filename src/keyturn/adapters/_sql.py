@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from keyturn.adapters import codec
 from keyturn.errors import ConcurrentUpdate, QuotaExceeded, StoreError
@@ -23,6 +23,49 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from keyturn.records import ApiKey, Challenge, Change, HistoryEntry, Notification
+
+#: The first schema, for both dialects: ``{id}`` is the id column, ``{int}`` a 64-bit integer.
+SCHEMA_V1: Final = """
+CREATE TABLE keyturn_keys (
+    id {id},
+    owner TEXT NOT NULL,
+    client_id TEXT NOT NULL UNIQUE,
+    live {int} NOT NULL,
+    version {int} NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX keyturn_keys_owner ON keyturn_keys (owner, live);
+CREATE TABLE keyturn_history (
+    key_id {int} NOT NULL REFERENCES keyturn_keys (id),
+    version {int} NOT NULL,
+    action TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at {int} NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE keyturn_challenges (
+    id TEXT PRIMARY KEY,
+    version {int} NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE keyturn_outbox (
+    id TEXT PRIMARY KEY,
+    created_at {int} NOT NULL,
+    due_at {int} NOT NULL,
+    claimed_until {int},
+    delivered_at {int},
+    attempts {int} NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    code TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX keyturn_outbox_due ON keyturn_outbox (due_at, created_at)
+    WHERE delivered_at IS NULL
+"""
 
 #: How long a claimed notification stays away from other relays before it is due again (µs).
 CLAIM_LEASE_US = 60_000_000

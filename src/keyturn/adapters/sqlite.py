@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from keyturn.adapters._sql import Cursor, SqlKeyStore
+from keyturn.adapters._sql import SCHEMA_V1, Cursor, SqlKeyStore
 from keyturn.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
@@ -22,53 +22,13 @@ if TYPE_CHECKING:
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-_V1: Final = """
-CREATE TABLE keyturn_keys (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    owner TEXT NOT NULL,
-    client_id TEXT NOT NULL UNIQUE,
-    live INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE INDEX keyturn_keys_owner ON keyturn_keys (owner, live);
-CREATE TABLE keyturn_history (
-    key_id INTEGER NOT NULL REFERENCES keyturn_keys (id),
-    version INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    event TEXT NOT NULL,
-    from_state TEXT,
-    to_state TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    detail TEXT NOT NULL,
-    PRIMARY KEY (key_id, version)
-);
-CREATE TABLE keyturn_challenges (
-    id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE keyturn_outbox (
-    id TEXT PRIMARY KEY,
-    created_at INTEGER NOT NULL,
-    due_at INTEGER NOT NULL,
-    claimed_until INTEGER,
-    delivered_at INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT '',
-    code TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX keyturn_outbox_due ON keyturn_outbox (due_at, created_at)
-    WHERE delivered_at IS NULL
-"""
-
 
 class SQLiteKeyStore(SqlKeyStore):
     """Keys in one SQLite file (``":memory:"`` for a private, throwaway database)."""
 
-    MIGRATIONS: ClassVar[tuple[str, ...]] = (_V1,)
+    MIGRATIONS: ClassVar[tuple[str, ...]] = (
+        SCHEMA_V1.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", int="INTEGER"),
+    )
 
     def __init__(
         self,

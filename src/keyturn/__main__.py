@@ -1,0 +1,7 @@
+"""``python -m keyturn``: the same as the ``keyturn`` command."""
+
+import sys
+
+from keyturn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,459 @@
+"""The ``keyturn`` command: operate a key store from a terminal or a script.
+
+Parses arguments, wires a service through :mod:`keyturn.wiring`, calls it, and prints the answer
+as text or ``--json``. Errors are one line on stderr, never a traceback, with an exit code that
+says what kind of failure it was (:data:`EXIT_CODES`). No lifecycle rule lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from keyturn import diagrams, wiring
+from keyturn.adapters.clocks import SystemClock
+from keyturn.adapters.console import ConsoleNotifier
+from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
+from keyturn.lifecycle import ACTION_DOCS, Action, State
+from keyturn.service import UNSET
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from keyturn.records import ApiKey, HistoryEntry, IssuedSecret
+    from keyturn.service import KeyService
+
+OK: Final = 0
+REFUSED: Final = 1
+BAD_INPUT: Final = 2
+INFRASTRUCTURE: Final = 3
+
+#: Exit codes, as the README documents them.
+EXIT_CODES: Final = {
+    OK: "success",
+    REFUSED: "refused by the lifecycle (wrong state, wrong or expired code, quota, unknown key)",
+    BAD_INPUT: "bad input or usage",
+    INFRASTRUCTURE: "the store, the notifier or a file could not be used",
+}
+
+
+def key_view(key: ApiKey, now: datetime | None = None) -> dict[str, Any]:
+    """A key as plain data for ``--json``: no secret, no digest, no code."""
+    view: dict[str, Any] = {
+        "id": key.id,
+        "owner": key.owner,
+        "name": key.name,
+        "state": key.state.value,
+        "enabled": key.enabled,
+        "client_id": key.client_id,
+        "fingerprint": key.fingerprint,
+        "max_scope": str(key.max_scope),
+        "ip_whitelist": [str(n) for n in key.ip_whitelist],
+        "enabled_features": list(key.enabled_features),
+        "version": key.version,
+        "created_at": key.created_at.isoformat(),
+        "updated_at": key.updated_at.isoformat(),
+    }
+    if key.pending is not None:
+        p = key.pending
+        view["code"] = {
+            "expires_at": p.expires_at.isoformat(),
+            "resend_at": p.resend_at.isoformat(),
+            "wrong_attempts": p.attempts,
+        }
+        if now is not None:
+            view["code"]["expires_in_s"] = max(0.0, (p.expires_at - now).total_seconds())
+            view["code"]["resend_in_s"] = max(0.0, (p.resend_at - now).total_seconds())
+    return view
+
+
+def _history_view(h: HistoryEntry) -> dict[str, Any]:
+    return {
+        "version": h.version,
+        "at": h.at.isoformat(),
+        "action": h.action.value,
+        "event": h.event,
+        "from_state": h.from_state.value if h.from_state else None,
+        "to_state": h.to_state.value,
+        "actor": h.actor,
+        "detail": h.detail,
+    }
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _print_key(key: ApiKey, now: datetime) -> None:
+    v = key_view(key, now)
+    for field in ("id", "name", "owner", "state", "client_id", "fingerprint", "max_scope"):
+        print(f"{field:>16}: {v[field]}")
+    print(f"{'ip_whitelist':>16}: {' '.join(v['ip_whitelist']) or '(any address)'}")
+    print(f"{'enabled_features':>16}: {' '.join(v['enabled_features']) or '-'}")
+    if "code" in v:
+        left, resend = v["code"]["expires_in_s"], v["code"]["resend_in_s"]
+        print(f"{'code':>16}: valid {left:.0f} s more, resend in {resend:.0f} s")
+
+
+class _App:
+    """One invocation: the parsed arguments and the service they wire."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.clock = SystemClock()
+        self._service: KeyService | None = None
+
+    @property
+    def service(self) -> KeyService:
+        if self._service is None:
+            self._service = wiring.build_service(
+                store=wiring.open_store(self.args.db),
+                notifier=_notifier(self.args),
+                master_key=wiring.server_key(self.args.db),
+                clock=self.clock,
+            )
+        return self._service
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.store.close()
+
+    @property
+    def actor(self) -> str:
+        return self.args.actor or f"cli:{getpass.getuser()}"
+
+    def owner_of(self, key_id: int) -> str:
+        """The owner to act as: ``--owner``, else the key's own (the CLI is an operator tool)."""
+        if self.args.owner:
+            return str(self.args.owner)
+        key = self.service.store.get(key_id)
+        if key is None:
+            raise KeyNotFound(key_id)
+        return key.owner
+
+    def emit(self, data: Any, text: str) -> None:  # noqa: ANN401
+        print(json.dumps(data, indent=2) if self.args.json else text)
+
+    def emit_key(self, key: ApiKey, verb: str) -> None:
+        now = self.clock.now()
+        if self.args.json:
+            self.emit(key_view(key, now), "")
+            return
+        print(f"key {key.id} {verb}: now {key.state.value}")
+        _print_key(key, now)
+
+    def emit_secret(self, issued: IssuedSecret, verb: str) -> None:
+        key = issued.key
+        if self.args.json:
+            self.emit({**key_view(key), "client_secret": issued.client_secret}, "")
+            return
+        print(f"key {key.id} {verb}: now {key.state.value}")
+        _print_key(key, self.clock.now())
+        if issued.client_secret is not None:
+            print(f"\n   client_secret: {issued.client_secret}")
+            print(
+                "\nSave this secret now: it is shown this once and cannot be shown again."
+                f"\nThen confirm with: keyturn ack {key.id}",
+            )
+
+
+def _notifier(args: argparse.Namespace) -> ConsoleNotifier:
+    return ConsoleNotifier(stream=sys.stderr, show_codes=bool(args.dev))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _cmd_create(app: _App) -> None:
+    a = app.args
+    pem = Path(a.public_key_file).read_text() if a.public_key_file else None
+    issued = app.service.create(
+        owner=a.owner,
+        name=a.name,
+        max_scope=a.scope,
+        ip_whitelist=" ".join(a.ip or []),
+        enabled_features=a.feature or [],
+        public_key=pem,
+        actor=a.actor or a.owner,
+    )
+    app.emit_secret(issued, "created")
+
+
+_SIMPLE: Final = {
+    "ack": (Action.ACKNOWLEDGE_SECRET, "acknowledge_secret", "secret acknowledged"),
+    "activate": (Action.REQUEST_ACTIVATION, "request_activation", "activation requested"),
+    "resend": (Action.RESEND_CODE, "resend_code", "code resent"),
+    "cancel": (Action.CANCEL_ACTIVATION, "cancel_activation", "activation cancelled"),
+    "disable": (Action.DISABLE, "disable", "disabled"),
+    "enable": (Action.ENABLE, "enable", "enabled"),
+    "remove": (Action.REMOVE, "remove", "removed"),
+}
+
+
+def _cmd_simple(app: _App) -> None:
+    _, method, verb = _SIMPLE[app.args.command]
+    key_id = app.args.id
+    key = getattr(app.service, method)(key_id, owner=app.owner_of(key_id), actor=app.actor)
+    app.emit_key(key, verb)
+
+
+def _cmd_verify(app: _App) -> None:
+    key_id = app.args.id
+    key = app.service.verify_code(
+        key_id, app.args.code, owner=app.owner_of(key_id), actor=app.actor
+    )
+    app.emit_key(key, "verified")
+
+
+def _cmd_edit(app: _App) -> None:
+    a = app.args
+    if a.clear_ip and a.ip:
+        raise InvalidInput("ip_whitelist", "give --ip or --clear-ip, not both")
+    whitelist: object = UNSET
+    if a.ip is not None:
+        whitelist = " ".join(a.ip)
+    elif a.clear_ip:
+        whitelist = ""
+    key = app.service.edit(
+        a.id,
+        owner=app.owner_of(a.id),
+        actor=app.actor,
+        name=a.name if a.name is not None else UNSET,
+        max_scope=a.scope if a.scope is not None else UNSET,
+        ip_whitelist=whitelist,
+        enabled_features=a.feature if a.feature is not None else UNSET,
+    )
+    app.emit_key(key, "edited")
+
+
+def _cmd_reset(app: _App) -> None:
+    key_id = app.args.id
+    issued = app.service.reset_secret(key_id, owner=app.owner_of(key_id), actor=app.actor)
+    app.emit_secret(issued, "given a new secret")
+
+
+def _cmd_list(app: _App) -> None:
+    keys = app.service.store.list_keys(app.args.owner)
+    if not app.args.all:
+        keys = [k for k in keys if k.live]
+    if app.args.json:
+        app.emit([key_view(k) for k in keys], "")
+        return
+    if not keys:
+        print("no keys")
+        return
+    rows = [["ID", "NAME", "STATE", "OWNER", "CLIENT_ID", "SCOPE", "UPDATED"]]
+    rows += [
+        [
+            str(k.id),
+            k.name,
+            k.state.value,
+            k.owner,
+            k.client_id,
+            str(k.max_scope),
+            f"{k.updated_at:%Y-%m-%d %H:%M:%S}",
+        ]
+        for k in keys
+    ]
+    print(_table(rows))
+
+
+def _cmd_show(app: _App) -> None:
+    key_id = app.args.id
+    key = app.service.get(key_id, owner=app.owner_of(key_id))
+    history = app.service.store.history(key.id)
+    if app.args.json:
+        app.emit(
+            {**key_view(key, app.clock.now()), "history": [_history_view(h) for h in history]}, ""
+        )
+        return
+    _print_key(key, app.clock.now())
+    print("\nhistory:")
+    rows = [["V", "AT", "EVENT", "FROM", "TO", "ACTOR", "DETAIL"]]
+    rows += [
+        [
+            str(h.version),
+            f"{h.at:%Y-%m-%d %H:%M:%S}",
+            h.event,
+            h.from_state.value if h.from_state else "-",
+            h.to_state.value,
+            h.actor,
+            h.detail,
+        ]
+        for h in history
+    ]
+    print(_table(rows))
+
+
+def _cmd_relay(app: _App) -> None:
+    relay = app.service.relay
+    if app.args.once:
+        report = relay.run_once()
+        app.emit(
+            {"delivered": report.delivered, "failed": report.failed, "expired": report.expired},
+            f"delivered {report.delivered}, failed {report.failed}, expired {report.expired}",
+        )
+        return
+    print("relaying notifications; Ctrl-C to stop", file=sys.stderr)
+    relay.run_forever(interval=app.args.interval)
+
+
+def _cmd_diagram(app: _App) -> None:
+    a = app.args
+    highlight: State | None = None
+    note = ""
+    if a.key is not None:
+        key = app.service.get(a.key, owner=app.owner_of(a.key))
+        highlight = key.state
+        if key.pending is not None:
+            now = app.clock.now()
+            left = max(0, int((key.pending.expires_at - now).total_seconds()))
+            resend = max(0, int((key.pending.resend_at - now).total_seconds()))
+            note = f"code valid {left} s more, resend in {resend} s"
+    if a.format == "mermaid":
+        out = diagrams.mermaid(highlight=highlight, note=note)
+    else:
+        out = diagrams.dot(highlight=highlight, note=note)
+        if a.format == "svg":
+            out = diagrams.svg(out)
+    if a.output:
+        Path(a.output).write_text(out)
+        print(f"wrote {a.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(out)
+
+
+def _cmd_demo(app: _App) -> None:  # noqa: ARG001 (every command takes the app)
+    from keyturn.demo import run_demo  # noqa: PLC0415
+
+    run_demo(sys.stdout)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", help="SQLite file or postgresql:// URL (default: $KEYTURN_DB or ./keyturn.db)"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument(
+        "--dev", action="store_true", help="development: print codes sent to owners"
+    )
+    common.add_argument("--actor", help="who acts, recorded in history (default: cli:$USER)")
+    common.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
+    p = argparse.ArgumentParser(
+        prog="keyturn",
+        description="Operate trading API keys: create, show the secret once, activate by code.",
+        epilog="exit codes: " + "; ".join(f"{c} {w}" for c, w in EXIT_CODES.items()),
+        parents=[common],
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+
+    c = add("create", ACTION_DOCS[Action.CREATE])
+    c.add_argument("--owner", required=True)
+    c.add_argument("--name", required=True)
+    c.add_argument("--scope", required=True, help='e.g. "account:read trade:read_write"')
+    c.add_argument("--ip", action="append", help="whitelisted address or CIDR range (repeatable)")
+    c.add_argument("--feature", action="append", help="enabled feature (repeatable)")
+    c.add_argument("--public-key-file", help="PEM public key: the key signs, it has no secret")
+    c.set_defaults(run=_cmd_create)
+    for name, (action, _, _) in _SIMPLE.items():
+        s = add(name, ACTION_DOCS[action])
+        s.add_argument("id", type=int)
+        s.add_argument("--owner", help="act as this owner (default: the key's owner)")
+        s.set_defaults(run=_cmd_simple)
+    v = add("verify", ACTION_DOCS[Action.VERIFY_CODE])
+    v.add_argument("id", type=int)
+    v.add_argument("code")
+    v.add_argument("--owner")
+    v.set_defaults(run=_cmd_verify)
+    e = add("edit", ACTION_DOCS[Action.EDIT])
+    e.add_argument("id", type=int)
+    e.add_argument("--owner")
+    e.add_argument("--name")
+    e.add_argument("--scope")
+    e.add_argument("--ip", action="append")
+    e.add_argument("--clear-ip", action="store_true", help="allow any address")
+    e.add_argument("--feature", action="append")
+    e.set_defaults(run=_cmd_edit)
+    r = add("reset", ACTION_DOCS[Action.RESET_SECRET])
+    r.add_argument("id", type=int)
+    r.add_argument("--owner")
+    r.set_defaults(run=_cmd_reset)
+    ls = add("list", "list keys as a table")
+    ls.add_argument("--owner")
+    ls.add_argument("--all", action="store_true", help="include removed keys")
+    ls.set_defaults(run=_cmd_list)
+    sh = add("show", "one key with its history")
+    sh.add_argument("id", type=int)
+    sh.add_argument("--owner")
+    sh.set_defaults(run=_cmd_show)
+    rl = add("relay", "deliver pending notifications")
+    rl.add_argument("--once", action="store_true", help="one pass, then exit")
+    rl.add_argument("--interval", type=float, default=1.0, help="seconds between idle passes")
+    rl.set_defaults(run=_cmd_relay)
+    d = add("diagram", "draw the lifecycle")
+    d.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    d.add_argument("--key", type=int, help="highlight this key's state")
+    d.add_argument("--owner")
+    d.add_argument("-o", "--output", help="write to this file")
+    d.set_defaults(run=_cmd_diagram)
+    dm = add("demo", "walk the whole lifecycle on a throwaway store with a simulated clock")
+    dm.set_defaults(run=_cmd_demo)
+    return p
+
+
+def _exit_code(error: Exception) -> int:
+    if isinstance(error, InvalidInput):
+        return BAD_INPUT
+    if isinstance(error, StoreError | diagrams.GraphvizMissingError | OSError | sqlite3.Error):
+        return INFRASTRUCTURE
+    return REFUSED
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The command is an application, so it (not the library) decides where events go."""
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.INFO if verbose else logging.WARNING
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code."""
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    app = _App(args)
+    try:
+        args.run(app)
+    except (KeyturnError, diagrams.GraphvizMissingError, OSError, sqlite3.Error) as e:
+        message = e.message if isinstance(e, KeyturnError) else str(e)
+        if isinstance(e, OSError) and e.strerror:
+            message = f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+        print(f"keyturn: {message}", file=sys.stderr)
+        return _exit_code(e)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        app.close()
+    return OK

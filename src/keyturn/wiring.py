@@ -1,0 +1,121 @@
+"""The one place where adapters are chosen and wired into a service.
+
+Everything else takes its ports as arguments. Configuration comes from arguments or the
+environment: ``KEYTURN_DB`` (a SQLite path, or a ``postgresql://`` URL when the ``postgres`` extra
+is installed) and ``KEYTURN_SERVER_KEY`` (64 hex digits: the server-side key under which secrets
+and codes are hashed). Without ``KEYTURN_SERVER_KEY`` a random key is created once in a file
+beside a SQLite database (``<db>.key``, mode 0600). Lose that key and no existing secret can be
+checked again: keep it, and keep it out of database backups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from keyturn.adapters.clocks import SystemClock
+from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.errors import InvalidInput, StoreError
+from keyturn.hashing import SecretHasher
+from keyturn.policy import Policy
+from keyturn.service import KeyService
+
+if TYPE_CHECKING:
+    from keyturn.ports import Clock, KeyStore, Notifier
+
+DEFAULT_DB: Final = "keyturn.db"
+KEY_BYTES: Final = 32
+
+
+def database(db: str | None = None) -> str:
+    """Where the keys live: the argument, else ``KEYTURN_DB``, else ``keyturn.db`` here."""
+    return db or os.environ.get("KEYTURN_DB") or DEFAULT_DB
+
+
+def open_store(db: str | None = None) -> KeyStore:
+    """Open the store ``db`` names: a PostgreSQL URL, or a SQLite file path."""
+    target = database(db)
+    if target.startswith(("postgresql://", "postgres://")):
+        try:
+            from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
+        except ImportError:
+            msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
+            raise StoreError(msg) from None
+        return PostgresKeyStore(target)
+    from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
+
+    return SQLiteKeyStore(target)
+
+
+def _hex_key(text: str) -> bytes:
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        return b""
+    return key if len(key) == KEY_BYTES else b""
+
+
+def server_key(db: str | None = None) -> bytes:
+    """The server key: from ``KEYTURN_SERVER_KEY``, else the key file beside a SQLite file."""
+    env = os.environ.get("KEYTURN_SERVER_KEY")
+    if env is not None:
+        if not (key := _hex_key(env)):
+            raise InvalidInput("KEYTURN_SERVER_KEY", "must be 64 hexadecimal digits")
+        return key
+    return _key_file(database(db))
+
+
+def _key_file(target: str) -> bytes:
+    """The key in ``<target>.key``, created with fresh random bytes (mode 0600) if missing."""
+    if "://" in target or target == ":memory:":
+        msg = "set KEYTURN_SERVER_KEY (64 hex digits) for a database that is not a local file"
+        raise StoreError(msg)
+    path = Path(target + ".key")
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            msg = f"cannot create the server key file {path}: {e.strerror}"
+            raise StoreError(msg) from None
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(KEY_BYTES) + "\n")
+    try:
+        key = _hex_key(path.read_text())
+    except OSError:
+        key = b""
+    if not key:
+        msg = f"the server key file {path} is unreadable or damaged"
+        raise StoreError(msg)
+    return key
+
+
+def derive(master: bytes, purpose: str) -> bytes:
+    """A key for one purpose, derived from the server key (so one key serves all)."""
+    return hmac.new(master, b"keyturn/" + purpose.encode(), hashlib.sha256).digest()
+
+
+def build_service(
+    *,
+    store: KeyStore,
+    notifier: Notifier,
+    master_key: bytes,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    code_length: int = 6,
+) -> KeyService:
+    """A service over ``store`` and ``notifier``, hashing under keys derived from ``master_key``."""
+    return KeyService(
+        store=store,
+        verifier=HmacCodeVerifier(derive(master_key, "codes"), code_length),
+        notifier=notifier,
+        clock=clock if clock is not None else SystemClock(),
+        secret_hasher=SecretHasher(derive(master_key, "secrets")),
+        policy=policy if policy is not None else Policy(),
+    )
