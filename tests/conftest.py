@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
+import structlog
 
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.testing import InMemoryKeyStore
@@ -46,6 +47,14 @@ def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[K
     yield pg
     pg.drop_schema()
     pg.close()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Each test starts from structlog's defaults (the README's doctest configures it)."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(name="service")

@@ -312,6 +312,13 @@ def _cmd_relay(app: _App) -> None:
 
 def _cmd_diagram(app: _App) -> None:
     a = app.args
+    if a.update is not None:
+        folder = Path(a.update)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in diagrams.render_all().items():
+            (folder / name).write_text(text)
+            print(f"wrote {folder / name}", file=sys.stderr)
+        return
     highlight: State | None = None
     note = ""
     if a.key is not None:
@@ -344,22 +351,40 @@ def _cmd_demo(app: _App) -> None:  # noqa: ARG001 (every command takes the app)
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(*, top: bool) -> argparse.ArgumentParser:
+    """Options every command takes, before or after its name.
+
+    A subcommand's copy has no defaults (``SUPPRESS``), so it cannot overwrite a value given
+    before the command name (``keyturn --dev activate 1``).
+    """
     common = argparse.ArgumentParser(add_help=False)
+    default: Any = None if top else argparse.SUPPRESS
+    flag: Any = False if top else argparse.SUPPRESS
     common.add_argument(
-        "--db", help="SQLite file or postgresql:// URL (default: $KEYTURN_DB or ./keyturn.db)"
+        "--db",
+        default=default,
+        help="SQLite file or postgresql:// URL (default: $KEYTURN_DB, else ./keyturn.db)",
     )
-    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument("--json", action="store_true", default=flag, help="print JSON")
     common.add_argument(
-        "--dev", action="store_true", help="development: print codes sent to owners"
+        "--dev", action="store_true", default=flag, help="development: show codes sent"
     )
-    common.add_argument("--actor", help="who acts, recorded in history (default: cli:$USER)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
+    common.add_argument(
+        "--actor", default=default, help="who acts, recorded in history (default: cli:$USER)"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=flag, help="log every event to stderr"
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common(top=False)
     p = argparse.ArgumentParser(
         prog="keyturn",
         description="Operate trading API keys: create, show the secret once, activate by code.",
         epilog="exit codes: " + "; ".join(f"{c} {w}" for c, w in EXIT_CODES.items()),
-        parents=[common],
+        parents=[_common(top=True)],
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -414,6 +439,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--key", type=int, help="highlight this key's state")
     d.add_argument("--owner")
     d.add_argument("-o", "--output", help="write to this file")
+    d.add_argument("--update", metavar="DIR", help="regenerate every committed diagram in DIR")
     d.set_defaults(run=_cmd_diagram)
     dm = add("demo", "walk the whole lifecycle on a throwaway store with a simulated clock")
     dm.set_defaults(run=_cmd_demo)

@@ -64,7 +64,7 @@ def _caption(edge: Edge, policy: Policy) -> str:
     return text
 
 
-def _arrows(policy: Policy) -> list[tuple[State, State, str]]:
+def _arrows(policy: Policy, sep: str = " / ") -> list[tuple[State, State, str]]:
     """One arrow per (source, dest), captions of its actions joined, in a stable order."""
     declared = {(e.source, e.dest, e.action): e for e in edges()}
     merged: dict[tuple[State, State], list[str]] = {}
@@ -73,7 +73,7 @@ def _arrows(policy: Policy) -> list[tuple[State, State, str]]:
         merged.setdefault((source, dest), []).append(_caption(edge, policy))
     order = list(State)
     return [
-        (s, d, " / ".join(captions))
+        (s, d, sep.join(captions))
         for (s, d), captions in sorted(
             merged.items(), key=lambda kv: (order.index(kv[0][0]), order.index(kv[0][1]))
         )
@@ -97,7 +97,8 @@ def mermaid(policy: Policy | None = None, *, highlight: State | None = None, not
 
 
 def _dot_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + escaped + '"'
 
 
 def dot(policy: Policy | None = None, *, highlight: State | None = None, note: str = "") -> str:
@@ -123,7 +124,7 @@ def dot(policy: Policy | None = None, *, highlight: State | None = None, note: s
     lines.append(f"  start -> {INITIAL.value} [label=create];")
     lines += [
         f"  {s.value} -> {d.value} [label={_dot_quote(caption)}];"
-        for s, d, caption in _arrows(policy)
+        for s, d, caption in _arrows(policy, sep="\n")
     ]
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -138,6 +139,16 @@ def svg(dot_source: str) -> str:
         [program, "-Tsvg"], input=dot_source, capture_output=True, text=True, check=True
     )
     return done.stdout
+
+
+#: The committed diagrams, as ``diagrams/<name>``, and how each is made.
+FILES: Final = ("lifecycle.mmd", "lifecycle.dot", "lifecycle.svg")
+
+
+def render_all() -> dict[str, str]:
+    """The lifecycle in every committed format (SVG needs ``dot``), by file name."""
+    source = dot()
+    return {"lifecycle.mmd": mermaid(), "lifecycle.dot": source, "lifecycle.svg": svg(source)}
 
 
 def markdown_table(policy: Policy | None = None) -> str:
