@@ -105,23 +105,26 @@ Drive = Callable[[KeyService, int, RecordingNotifier], Any]
 def _driver(edge: Edge) -> Drive:
     """How to make the service take ``edge``. A new edge needs an entry here."""
     a = edge.action
-    owner = {"owner": "alice"}
+    me = "alice"
     if a is Action.VERIFY_CODE:
         right = edge.when is Condition.CODE_ACCEPTED
         return lambda s, k, n: _verify(s, k, n.last_code(k) if right else "999999")
     if a is Action.EDIT:
         if edge.when is Condition.EDIT_DEACTIVATES:
-            return lambda s, k, n: s.edit(k, **owner, max_scope="wallet:read")
-        return lambda s, k, n: s.edit(k, **owner, name=f"n{s.get(k, **owner).version}")
+            return lambda s, k, n: s.edit(k, owner=me, max_scope="wallet:read")
+        return lambda s, k, n: s.edit(k, owner=me, name=f"n{s.get(k, owner=me).version}")
     simple: dict[Action, Drive] = {
-        Action.ACKNOWLEDGE_SECRET: lambda s, k, n: s.acknowledge_secret(k, **owner),
-        Action.REQUEST_ACTIVATION: lambda s, k, n: s.request_activation(k, **owner),
-        Action.RESEND_CODE: lambda s, k, n: (s.clock.advance(minutes=2), s.resend_code(k, **owner)),  # type: ignore[attr-defined]
-        Action.CANCEL_ACTIVATION: lambda s, k, n: s.cancel_activation(k, **owner),
-        Action.DISABLE: lambda s, k, n: s.disable(k, **owner),
-        Action.ENABLE: lambda s, k, n: s.enable(k, **owner),
-        Action.RESET_SECRET: lambda s, k, n: s.reset_secret(k, **owner),
-        Action.REMOVE: lambda s, k, n: s.remove(k, **owner),
+        Action.ACKNOWLEDGE_SECRET: lambda s, k, n: s.acknowledge_secret(k, owner=me),
+        Action.REQUEST_ACTIVATION: lambda s, k, n: s.request_activation(k, owner=me),
+        Action.RESEND_CODE: lambda s, k, n: (
+            s.clock.advance(minutes=2),
+            s.resend_code(k, owner=me),
+        ),  # type: ignore[attr-defined]
+        Action.CANCEL_ACTIVATION: lambda s, k, n: s.cancel_activation(k, owner=me),
+        Action.DISABLE: lambda s, k, n: s.disable(k, owner=me),
+        Action.ENABLE: lambda s, k, n: s.enable(k, owner=me),
+        Action.RESET_SECRET: lambda s, k, n: s.reset_secret(k, owner=me),
+        Action.REMOVE: lambda s, k, n: s.remove(k, owner=me),
         Action.UNLOCK_ACTIVATION: lambda s, k, n: s.unlock_activation(k, actor="ops"),
     }
     return simple[a]
