@@ -1,0 +1,211 @@
+"""The keyturn command, run as a subprocess against its SQLite default."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def keyturn(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m keyturn ARGS`` in ``cwd``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    full_env.update(env or {})
+    return subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "keyturn", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+
+
+def ok(cwd: Path, *args: str) -> Any:
+    """Run a command with --json that must succeed; return its parsed output."""
+    done = keyturn(cwd, "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def code_from(stderr: str) -> str:
+    """The code a --dev run printed."""
+    match = re.search(r"code: (\d{6})", stderr)
+    assert match, stderr
+    return match.group(1)
+
+
+def test_full_flow_on_the_default_store(tmp_path: Path) -> None:
+    """create, ack, activate, verify, disable, enable, edit, reset, remove work on ./keyturn.db."""
+    created = ok(
+        tmp_path,
+        "create",
+        "--owner",
+        "alice",
+        "--name",
+        "bot_1",
+        "--scope",
+        "account:read trade:read_write",
+        "--ip",
+        "10.0.0.0/8",
+    )
+    assert created["state"] == "created"
+    assert len(created["client_secret"]) >= 43
+    assert (tmp_path / "keyturn.db").exists()
+    assert (tmp_path / "keyturn.db.key").stat().st_mode & 0o777 == 0o600
+    key_id = str(created["id"])
+    assert ok(tmp_path, "ack", key_id)["state"] == "secret_acknowledged"
+    done = keyturn(tmp_path, "--dev", "--json", "activate", key_id)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["state"] == "pending_2fa"
+    assert ok(tmp_path, "verify", key_id, code_from(done.stderr))["enabled"] is True
+    assert ok(tmp_path, "disable", key_id)["state"] == "disabled"
+    enabled = keyturn(tmp_path, "enable", key_id, "--dev")
+    assert enabled.returncode == 0
+    assert ok(tmp_path, "verify", key_id, code_from(enabled.stderr))["state"] == "active"
+    edited = ok(tmp_path, "edit", key_id, "--scope", "account:read", "--clear-ip")
+    assert (edited["state"], edited["ip_whitelist"]) == ("disabled", [])
+    reset = ok(tmp_path, "reset", key_id)
+    assert reset["client_secret"] not in (None, created["client_secret"])
+    assert ok(tmp_path, "remove", key_id)["state"] == "removed"
+    shown = ok(tmp_path, "show", key_id)
+    assert [h["event"] for h in shown["history"]][-3:] == [
+        "edited_api_key",
+        "reset_api_key",
+        "removed_api_key",
+    ]
+    assert ok(tmp_path, "list") == []
+    assert len(ok(tmp_path, "list", "--all")) == 1
+
+
+def test_secret_shown_once_with_a_warning(tmp_path: Path) -> None:
+    """Create prints the secret with a warning; list and show never print it."""
+    done = keyturn(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")
+    assert done.returncode == 0
+    secret = re.search(r"client_secret: (\S+)", done.stdout)
+    assert secret
+    assert "shown this once" in done.stdout
+    for args in (("list",), ("show", "1"), ("--json", "show", "1"), ("--json", "list")):
+        out = keyturn(tmp_path, *args)
+        assert secret.group(1) not in out.stdout + out.stderr
+
+
+def test_codes_hidden_without_dev(tmp_path: Path) -> None:
+    """Without --dev the console says a code was sent but never shows it."""
+    key_id = str(
+        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+    )
+    ok(tmp_path, "ack", key_id)
+    done = keyturn(tmp_path, "activate", key_id)
+    assert "code sent for key" in done.stderr
+    assert not re.search(r"\d{6}\b(?!:)", done.stderr.split("UTC")[-1])
+    assert "code:" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        (("ack", "99"), 1, "no API key with id 99"),
+        (("activate", "1"), 1, "acknowledge the secret first"),
+        (
+            ("create", "--owner", "o", "--name", "bad name", "--scope", "account:read"),
+            2,
+            "invalid name",
+        ),
+        (("create", "--owner", "o", "--name", "n", "--scope", "bank:read"), 2, "invalid max_scope"),
+        (("verify", "1", "12ab56"), 2, "invalid code"),
+        (("ack", "not-a-number"), 2, "invalid int value"),
+        (("--db", "/nonexistent/dir/k.db", "list"), 3, "cannot"),
+    ],
+)
+def test_errors_are_one_line_with_documented_exit_codes(
+    tmp_path: Path, args: tuple[str, ...], exit_code: int, message: str
+) -> None:
+    """Refusals exit 1, bad input 2, infrastructure 3; each is a line on stderr, no traceback."""
+    keyturn(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")
+    done = keyturn(tmp_path, *args)
+    assert done.returncode == exit_code, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_db_from_environment(tmp_path: Path) -> None:
+    """KEYTURN_DB chooses the store file."""
+    env = {"KEYTURN_DB": str(tmp_path / "elsewhere.db")}
+    done = keyturn(
+        tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "elsewhere.db").exists()
+    assert not (tmp_path / "keyturn.db").exists()
+
+
+def test_bad_server_key_is_refused(tmp_path: Path) -> None:
+    """A malformed KEYTURN_SERVER_KEY is bad input, named in the message."""
+    done = keyturn(tmp_path, "list", env={"KEYTURN_SERVER_KEY": "abc"})
+    assert done.returncode == 2
+    assert "KEYTURN_SERVER_KEY" in done.stderr
+
+
+def test_diagram_for_a_pending_key(tmp_path: Path) -> None:
+    """Diagram --key highlights the key's state and shows its code's time left."""
+    key_id = str(
+        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+    )
+    ok(tmp_path, "ack", key_id)
+    ok(tmp_path, "activate", key_id)
+    done = keyturn(tmp_path, "diagram", "--key", key_id)
+    assert done.returncode == 0
+    assert "class pending_2fa current" in done.stdout
+    assert re.search(r"code valid \d+ s more, resend in \d+ s", done.stdout)
+
+
+def test_diagram_formats(tmp_path: Path) -> None:
+    """Mermaid and dot print; -o writes a file."""
+    assert keyturn(tmp_path, "diagram").stdout.startswith("stateDiagram-v2")
+    assert keyturn(tmp_path, "diagram", "--format", "dot").stdout.startswith("digraph keyturn")
+    done = keyturn(tmp_path, "diagram", "--format", "mermaid", "-o", "x.mmd")
+    assert done.returncode == 0
+    assert (tmp_path / "x.mmd").read_text().startswith("stateDiagram-v2")
+
+
+def test_svg_without_graphviz_says_what_to_install(tmp_path: Path) -> None:
+    """With no dot on PATH, --format svg exits 3 and names the package to install."""
+    done = keyturn(tmp_path, "diagram", "--format", "svg", env={"PATH": str(tmp_path)})
+    assert done.returncode == 3
+    assert "apt-get install graphviz" in done.stderr
+
+
+def test_relay_once(tmp_path: Path) -> None:
+    """Relay --once reports what it delivered (nothing pending here)."""
+    assert ok(tmp_path, "relay", "--once") == {"delivered": 0, "failed": 0, "expired": 0}
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    """Keyturn demo walks every step of the seeds and ends with the key removed."""
+    done = keyturn(tmp_path, "demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for expected in (
+        "acknowledge the secret first",
+        "a new code can be requested from",
+        "verification code does not match",
+        "verification code expired",
+        "[active]",
+        "invalid credentials (key_not_active)",
+        "[removed]",
+        "removed_api_key",
+    ):
+        assert expected in out
+    assert not list(tmp_path.iterdir())
