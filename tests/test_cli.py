@@ -181,10 +181,23 @@ def test_diagram_formats(tmp_path: Path) -> None:
 
 
 def test_svg_without_graphviz_says_what_to_install(tmp_path: Path) -> None:
-    """With no dot on PATH, --format svg exits 3 and names the package to install."""
-    done = keyturn(tmp_path, "diagram", "--format", "svg", env={"PATH": str(tmp_path)})
+    """With neither dot nor pygraphviz, --format svg exits 3 and names what to install."""
+    blocker = tmp_path / "block" / "pygraphviz"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('blocked for this test')\n")
+    env = {"PATH": str(tmp_path), "PYTHONPATH": str(tmp_path / "block")}
+    done = keyturn(tmp_path, "diagram", "--format", "svg", env=env)
     assert done.returncode == 3
     assert "apt-get install graphviz" in done.stderr
+    assert "keyturn[svg]" in done.stderr
+
+
+def test_svg_renders_when_graphviz_is_there(tmp_path: Path) -> None:
+    """--format svg writes an SVG document when Graphviz is installed."""
+    done = keyturn(tmp_path, "diagram", "--format", "svg")
+    if done.returncode == 3:
+        pytest.skip("no Graphviz here (.ci/run installs it)")
+    assert "<svg" in done.stdout
 
 
 def test_relay_once(tmp_path: Path) -> None:

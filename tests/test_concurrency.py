@@ -318,3 +318,33 @@ def test_crash_with_sigkill(spec: Spec, kills: int) -> None:
     assert len(store.list_keys()) > kills
     store.close()
     assert recovered >= 1, "no kill landed between a commit and its delivery"
+
+
+def _relay_worker(queue: Any, spec: Spec, barrier: Any) -> None:
+    notifier = RecordingNotifier()
+    service = service_for(spec, notifier=notifier)
+    service.relay.batch = 5
+    barrier.wait()
+    while service.relay.run_once().handled:
+        pass
+    service.store.close()
+    queue.put([n.id for n in notifier.sent])
+
+
+def test_two_relays_deliver_each_message_once(spec: Spec) -> None:
+    """Two relay processes draining one outbox at once deliver every message exactly once."""
+    store = open_store(spec)
+    service = wiring.build_service(store=store, notifier=RecordingNotifier(), master_key=SERVER_KEY)
+    service.deliver_inline = False
+    for i in range(60):
+        service.create(owner=f"o{i % 10}", name=f"k{i}", max_scope="account:read")
+    pending: Any = store
+    assert pending.pending_notifications() == 60
+    store.close()
+    barrier = CTX.Barrier(2)
+    first, second = run_workers(_relay_worker, [(spec, barrier), (spec, barrier)])
+    assert not set(first) & set(second)
+    assert len(first) + len(second) == 60
+    after: Any = open_store(spec)
+    assert after.pending_notifications() == 0
+    after.close()

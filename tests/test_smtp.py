@@ -149,3 +149,48 @@ def _event(owner: str) -> Any:
         subject="API key 'k' was disabled",
         created_at=datetime.now(UTC),
     )
+
+
+def test_cli_sends_codes_by_smtp(inbox: _Inbox, port: int, tmp_path: Any) -> None:
+    """Keyturn --notifier smtp, configured by KEYTURN_SMTP_*, emails the code to the owner."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    env |= {
+        "KEYTURN_NOTIFIER": "smtp",
+        "KEYTURN_SMTP_HOST": "127.0.0.1",
+        "KEYTURN_SMTP_PORT": str(port),
+        "KEYTURN_SMTP_SENDER": "keys@portal.example",
+        "KEYTURN_SMTP_SECURITY": "none",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "keyturn", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    assert (
+        run(
+            "create", "--owner", "ops@example.com", "--name", "k", "--scope", "account:read"
+        ).returncode
+        == 0
+    )
+    assert run("ack", "1").returncode == 0
+    assert run("activate", "1").returncode == 0
+    rcpts, msg = inbox.messages[-1]
+    assert rcpts == ["ops@example.com"]
+    assert "Your verification code is: " in str(msg.get_payload())
+    bad = run("--notifier", "smtp", "list")
+    assert bad.returncode == 0
+    env.pop("KEYTURN_SMTP_HOST")
+    missing = run("ack", "1")
+    assert missing.returncode == 2
+    assert "KEYTURN_SMTP_HOST" in missing.stderr

@@ -113,6 +113,20 @@ class TestResend:
         clock.advance(timedelta(minutes=5) - US)
         assert service.verify_code(key_id, notifier.last_code(key_id), owner="alice").enabled
 
+    def test_resend_boundary_with_freezegun(self) -> None:
+        """With the system clock, freezegun proves resend opens at exactly resend_after."""
+        start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+        with freeze_time(start) as frozen:
+            service = make_service(clock=SystemClock())
+            key_id = pending_key(service)
+            frozen.move_to(start + timedelta(minutes=2) - US)
+            with pytest.raises(ResendTooEarly):
+                service.resend_code(key_id, owner="alice")
+            frozen.move_to(start + timedelta(minutes=2))
+            assert service.resend_code(key_id, owner="alice").sends[-1] == start + timedelta(
+                minutes=2
+            )
+
 
 class TestSendCap:
     def test_sixth_send_in_the_window_is_refused(self, notifier: RecordingNotifier) -> None:

@@ -20,7 +20,6 @@ import structlog
 
 from keyturn import diagrams, wiring
 from keyturn.adapters.clocks import SystemClock
-from keyturn.adapters.console import ConsoleNotifier
 from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
 from keyturn.lifecycle import ACTION_DOCS, Action, State
 from keyturn.service import UNSET
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from keyturn.ports import Notifier
     from keyturn.records import ApiKey, HistoryEntry, IssuedSecret
     from keyturn.service import KeyService
 
@@ -169,8 +169,8 @@ class _App:
             )
 
 
-def _notifier(args: argparse.Namespace) -> ConsoleNotifier:
-    return ConsoleNotifier(stream=sys.stderr, show_codes=bool(args.dev))
+def _notifier(args: argparse.Namespace) -> Notifier:
+    return wiring.notifier_from_env(args.notifier, dev=bool(args.dev))
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -371,6 +371,12 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--actor", default=default, help="who acts, recorded in history (default: cli:$USER)"
+    )
+    common.add_argument(
+        "--notifier",
+        default=default,
+        choices=wiring.NOTIFIERS,
+        help="how owners are told: console (default), smtp (KEYTURN_SMTP_*), log",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=flag, help="log every event to stderr"

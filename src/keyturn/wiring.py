@@ -96,6 +96,47 @@ def _key_file(target: str) -> bytes:
     return key
 
 
+NOTIFIERS: Final = ("console", "smtp", "log")
+
+
+def notifier_from_env(kind: str | None = None, *, dev: bool = False) -> Notifier:
+    """The notifier ``kind`` (else ``$KEYTURN_NOTIFIER``, else ``console``) names.
+
+    ``smtp`` reads ``KEYTURN_SMTP_HOST`` (required), ``KEYTURN_SMTP_PORT`` (587),
+    ``KEYTURN_SMTP_SENDER`` (required), ``KEYTURN_SMTP_SECURITY`` (starttls, tls or none),
+    ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``console`` shows codes only when
+    ``dev`` is set; ``log`` logs that a notification went out, never its code.
+    """
+    chosen = kind or os.environ.get("KEYTURN_NOTIFIER") or "console"
+    if chosen == "console":
+        from keyturn.adapters.console import ConsoleNotifier  # noqa: PLC0415
+
+        return ConsoleNotifier(show_codes=dev)
+    if chosen == "log":
+        from keyturn.adapters.notifiers import LoggingNotifier  # noqa: PLC0415
+
+        return LoggingNotifier()
+    if chosen != "smtp":
+        raise InvalidInput("notifier", f"must be one of {', '.join(NOTIFIERS)}")
+    from keyturn.adapters.smtp import SmtpNotifier  # noqa: PLC0415
+
+    env = os.environ
+    missing = [v for v in ("KEYTURN_SMTP_HOST", "KEYTURN_SMTP_SENDER") if not env.get(v)]
+    if missing:
+        raise InvalidInput("notifier", f"smtp needs {' and '.join(missing)}")
+    port = env.get("KEYTURN_SMTP_PORT", "587")
+    if not port.isdigit():
+        raise InvalidInput("KEYTURN_SMTP_PORT", "must be a port number")
+    return SmtpNotifier(
+        host=env["KEYTURN_SMTP_HOST"],
+        port=int(port),
+        sender=env["KEYTURN_SMTP_SENDER"],
+        security=env.get("KEYTURN_SMTP_SECURITY", "starttls"),
+        username=env.get("KEYTURN_SMTP_USERNAME") or None,
+        password=env.get("KEYTURN_SMTP_PASSWORD") or None,
+    )
+
+
 def derive(master: bytes, purpose: str) -> bytes:
     """A key for one purpose, derived from the server key (so one key serves all)."""
     return hmac.new(master, b"keyturn/" + purpose.encode(), hashlib.sha256).digest()
