@@ -38,6 +38,7 @@ from keyturn.records import (
     Notification,
     NotificationKind,
     PendingCode,
+    evolve_key,
 )
 
 if TYPE_CHECKING:
@@ -141,13 +142,7 @@ def _change(
     challenge: Challenge | None = None,
     **updates: object,
 ) -> Change:
-    new = attrs.evolve(
-        key,
-        state=dest,
-        version=key.version + 1,
-        updated_at=now,
-        **updates,  # type: ignore[arg-type]
-    )
+    new = evolve_key(key, state=dest, version=key.version + 1, updated_at=now, **updates)
     notes = extra
     if event in _OWNER_NEWS:
         notes = (*notes, _notice(new, event, now, notification_id))

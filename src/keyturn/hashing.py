@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+import os
 import secrets
 import string
 from typing import Final
@@ -35,8 +37,28 @@ def new_client_id() -> str:
 
 
 def new_token(nbytes: int = 16) -> str:
-    """An opaque random identifier (challenge and notification ids)."""
+    """An opaque, unguessable random identifier (challenge ids)."""
     return secrets.token_urlsafe(nbytes)
+
+
+_ID_PREFIX = [secrets.token_hex(6)]
+_ID_COUNTER = itertools.count(1)
+
+
+def _reseed_ids() -> None:
+    _ID_PREFIX[0] = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_id() -> str:
+    """A unique, not secret identifier (notification ids).
+
+    A random per-process prefix and a counter; the prefix is reseeded in a forked child, so two
+    processes never share one.
+    """
+    return f"{_ID_PREFIX[0]}{next(_ID_COUNTER):x}"
 
 
 def _check_key(key: object, field: str) -> bytes:

@@ -192,3 +192,13 @@ class Principal:
     owner: str
     client_id: str
     max_scope: Scope
+
+
+_KEY_FIELDS = tuple(a.name for a in attrs.fields(ApiKey))
+
+
+def evolve_key(key: ApiKey, **changes: object) -> ApiKey:
+    """``attrs.evolve`` for the hot path: the same result, with the field names worked out once."""
+    values = {name: getattr(key, name) for name in _KEY_FIELDS}
+    values.update(changes)
+    return ApiKey(**values)

@@ -27,7 +27,7 @@ from keyturn.errors import (
     InvalidInput,
     KeyNotFound,
 )
-from keyturn.hashing import new_client_id, new_secret, new_token
+from keyturn.hashing import new_client_id, new_id, new_secret, new_token
 from keyturn.lifecycle import Action, State
 from keyturn.outbox import OutboxRelay
 from keyturn.policy import Policy
@@ -233,7 +233,7 @@ class KeyService:
             if issued.code is None
             else [
                 Notification(
-                    id=new_token(),
+                    id=new_id(),
                     owner=owner,
                     key_id=key_id,
                     key_name="",
@@ -320,7 +320,7 @@ class KeyService:
                 **fields,  # type: ignore[arg-type]
             )
             change = decisions.created(
-                key, now=now, actor=by, notification_id=new_token(), challenge=challenge
+                key, now=now, actor=by, notification_id=new_id(), challenge=challenge
             )
             stored = self.store.insert(change, max_live_per_owner=self.policy.max_keys_per_owner)
             self._committed(change.with_key_id(stored.id))
@@ -336,7 +336,7 @@ class KeyService:
             owner,
             Action.ACKNOWLEDGE_SECRET,
             lambda k, now, _: decisions.acknowledged(
-                k, now=now, actor=by, notification_id=new_token()
+                k, now=now, actor=by, notification_id=new_id()
             ),
         )
 
@@ -349,7 +349,7 @@ class KeyService:
             notice = None
             if issued.code is not None:
                 notice = Notification(
-                    id=new_token(),
+                    id=new_id(),
                     owner=key.owner,
                     key_id=key.id,
                     key_name=key.name,
@@ -367,7 +367,7 @@ class KeyService:
                 now=now,
                 policy=self.policy,
                 actor=by,
-                notification_id=new_token(),
+                notification_id=new_id(),
             )
 
         return self._act(key_id, owner, action, decide)
@@ -403,7 +403,7 @@ class KeyService:
                 now=now,
                 policy=self.policy,
                 actor=by,
-                notification_id=new_token(),
+                notification_id=new_id(),
             )
 
         key = self._act(key_id, owner, Action.VERIFY_CODE, decide)
@@ -423,9 +423,7 @@ class KeyService:
             key_id,
             owner,
             Action.CANCEL_ACTIVATION,
-            lambda k, now, _: decisions.cancelled(
-                k, now=now, actor=by, notification_id=new_token()
-            ),
+            lambda k, now, _: decisions.cancelled(k, now=now, actor=by, notification_id=new_id()),
         )
 
     def disable(
@@ -443,7 +441,7 @@ class KeyService:
             owner,
             Action.DISABLE,
             lambda k, now, ch: decisions.disabled(
-                k, now=now, actor=by, notification_id=new_token(), challenge=ch
+                k, now=now, actor=by, notification_id=new_id(), challenge=ch
             ),
             confirmation=confirmation,
         )
@@ -458,7 +456,7 @@ class KeyService:
             owner,
             Action.ENABLE,
             lambda k, now, _: decisions.enabled_directly(
-                k, now=now, policy=self.policy, actor=by, notification_id=new_token()
+                k, now=now, policy=self.policy, actor=by, notification_id=new_id()
             ),
         )
 
@@ -499,7 +497,7 @@ class KeyService:
                 now=now,
                 policy=self.policy,
                 actor=by,
-                notification_id=new_token(),
+                notification_id=new_id(),
                 challenge=ch,
             ),
             params=params,
@@ -531,7 +529,7 @@ class KeyService:
                 fingerprint=self.secret_hasher.fingerprint(secret),
                 now=now,
                 actor=by,
-                notification_id=new_token(),
+                notification_id=new_id(),
                 challenge=ch,
             )
 
@@ -553,7 +551,7 @@ class KeyService:
             owner,
             Action.REMOVE,
             lambda k, now, ch: decisions.removed(
-                k, now=now, actor=by, notification_id=new_token(), challenge=ch
+                k, now=now, actor=by, notification_id=new_id(), challenge=ch
             ),
             confirmation=confirmation,
         )
@@ -568,7 +566,7 @@ class KeyService:
             key_id,
             key.owner,
             Action.UNLOCK_ACTIVATION,
-            lambda k, now, _: decisions.unlocked(k, now=now, actor=by, notification_id=new_token()),
+            lambda k, now, _: decisions.unlocked(k, now=now, actor=by, notification_id=new_id()),
         )
 
     # --- reading ----------------------------------------------------------------------------
