@@ -65,3 +65,17 @@ def test_code_that_expired_undelivered_is_dropped(
     report = service.relay.run_once()
     assert report.expired == 1
     assert notifier.codes() == []
+
+
+def test_fresh_code_is_not_stuck_behind_a_backlog(
+    service: KeyService, notifier: RecordingNotifier, store: InMemoryKeyStore | SQLiteKeyStore
+) -> None:
+    """Inline delivery sends the request's own code at once, even with 150 older messages due."""
+    key_id = key_in_state(service, State.SECRET_ACKNOWLEDGED).key.id
+    service.deliver_inline = False
+    for i in range(150):
+        service.create(owner=f"backlog{i}", name="k", max_scope="account:read")
+    service.deliver_inline = True
+    service.request_activation(key_id, owner="alice")
+    assert service.verify_code(key_id, notifier.last_code(key_id), owner="alice").enabled
+    assert store.pending_notifications() == 150

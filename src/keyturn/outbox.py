@@ -20,6 +20,8 @@ import attrs
 from keyturn._log import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from keyturn.ports import Clock, KeyStore, Notifier
 
 
@@ -54,11 +56,14 @@ class OutboxRelay:
         wait: timedelta = self.first_backoff * (2 ** max(0, attempts - 1))
         return min(wait, self.max_backoff)
 
-    def run_once(self) -> RelayReport:
-        """Deliver every notification due now (up to ``batch``); never raises for one message."""
+    def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
+        """Deliver the notifications due now (up to ``batch``; of ``only``, if given).
+
+        Never raises for one message: a failure is recorded and retried later.
+        """
         now = self.clock.now()
         delivered = failed = expired = 0
-        for d in self.store.claim_deliveries(now, self.batch):
+        for d in self.store.claim_deliveries(now, self.batch, only):
             n = d.notification
             log = self.logger.bind(notification_id=n.id, key_id=n.key_id, kind=n.kind.value)
             if n.expires_at is not None and n.expires_at <= now:

@@ -119,11 +119,14 @@ class KeyStore(Protocol):
         """Store a challenge one ``version`` above the stored one, else ConcurrentUpdate."""
         ...
 
-    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+    def claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None = None
+    ) -> list[Delivery]:
         """Take up to ``limit`` due notifications for delivery, oldest first.
 
         A claimed notification is not handed to another caller until its claim lapses, so two
-        relays do not deliver the same message in the normal case.
+        relays do not deliver the same message in the normal case. ``only`` restricts the claim
+        to those notification ids (inline delivery of a request's own messages).
         """
         ...
 

@@ -45,7 +45,7 @@ from keyturn.scope import Scope
 from keyturn.time_rules import new_code
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from keyturn.hashing import SecretHasher
@@ -110,12 +110,13 @@ class KeyService:
             actor=h.actor,
             version=h.version,
         )
-        self._deliver()
+        self._deliver(change.notifications)
         return change.key
 
-    def _deliver(self) -> None:
-        if self.deliver_inline:
-            self.relay.run_once()
+    def _deliver(self, notifications: Sequence[Notification]) -> None:
+        """Best effort: deliver this request's own notifications now; the relay has the rest."""
+        if self.deliver_inline and notifications:
+            self.relay.run_once(only=[n.id for n in notifications])
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for _ in range(WRITE_ATTEMPTS - 1):
@@ -253,7 +254,7 @@ class KeyService:
             action=action.value,
             challenge_id=challenge_id,
         )
-        self._deliver()
+        self._deliver(notes)
         raise ConfirmationRequired(
             challenge_id=challenge_id,
             expires_at=code.expires_at,

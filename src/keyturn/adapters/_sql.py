@@ -322,16 +322,22 @@ class SqlKeyStore(abc.ABC):
                 (n.id, at, at, n.code, codec.notification_to_json(n)),
             )
 
-    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
-        """Claim up to ``limit`` due notifications, oldest first, for ``CLAIM_LEASE_US``."""
+    def claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Claim up to ``limit`` due notifications (of ``only``), oldest first, for a lease."""
         t = codec.to_us(now)
+        if only is not None and not only:
+            return []
+        where = "" if only is None else f" AND id IN ({', '.join('?' * len(only))})"
         with self._write() as cur:
             ids = self._run(
                 cur,
                 "SELECT id FROM keyturn_outbox WHERE delivered_at IS NULL AND due_at <= ? "  # noqa: S608 (claim_lock is a class constant)
-                "AND (claimed_until IS NULL OR claimed_until <= ?) "
+                "AND (claimed_until IS NULL OR claimed_until <= ?)"
+                f"{where} "
                 f"ORDER BY created_at, id LIMIT ?{self.claim_lock}",
-                (t, t, limit),
+                (t, t, *(only or ()), limit),
             ).fetchall()
             claimed = [
                 self._run(

@@ -134,12 +134,19 @@ class InMemoryKeyStore:
             self._check_challenge(challenge)
             self._challenges[challenge.id] = challenge
 
-    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` due, unclaimed notifications, oldest first."""
+    def claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Take up to ``limit`` due, unclaimed notifications (of ``only``), oldest first."""
         with self._lock:
+            pool = (
+                self._undelivered.values()
+                if only is None
+                else [e for i in only if (e := self._undelivered.get(i)) is not None]
+            )
             due = [
                 e
-                for e in self._undelivered.values()
+                for e in pool
                 if (e.due_at is None or e.due_at <= now)
                 and (e.claimed_until is None or e.claimed_until <= now)
             ]

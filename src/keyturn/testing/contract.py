@@ -227,6 +227,17 @@ class KeyStoreContract:
         claimed = store.claim_deliveries(T0 + timedelta(seconds=5), 2)
         assert [d.notification.id for d in claimed] == [notes[1].id, notes[2].id]
 
+    def test_claim_can_be_limited_to_given_ids(self, store: KeyStore) -> None:
+        """A claim with ``only`` takes just those notifications, leaving the backlog alone."""
+        old = [code_notice("alice", T0) for _ in range(3)]
+        fresh = code_notice("alice", T0 + timedelta(seconds=9))
+        store.insert(creation(new_key(), *old, fresh), max_live_per_owner=8)
+        claimed = store.claim_deliveries(T0 + timedelta(seconds=10), 1, [fresh.id, "missing"])
+        assert [d.notification.id for d in claimed] == [fresh.id]
+        assert store.claim_deliveries(T0 + timedelta(seconds=10), 10, []) == []
+        rest = store.claim_deliveries(T0 + timedelta(seconds=10), 10)
+        assert {d.notification.id for d in rest} == {n.id for n in old}
+
     def test_challenges_round_trip_and_version(self, store: KeyStore) -> None:
         """A challenge reads back equal; saving a stale version raises and writes nothing."""
         pending = PendingCode(
