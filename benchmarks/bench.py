@@ -546,7 +546,7 @@ def render(r: dict[str, Any]) -> str:
         for k, v in r["scale_us_per_op"].items()
     ]
     per_key = r["memory_bytes_per_key"]
-    lines += ["", f"In-memory store: {per_key:.0f} bytes per key (key, history, notification)"]
+    lines += ["", f"In-memory store: {per_key:.0f} bytes per key (the key and its history)"]
     return "\n".join(lines)
 
 

@@ -5,29 +5,29 @@ It is the imperative shell around :mod:`keyturn.decisions`.
 Each method validates its input, loads the record, asks the ports for what the core cannot do
 itself (the time, a code, randomness), lets the core decide, and commits the resulting change in
 one atomic store write, retrying when another request got there first. Then it logs one event and
-delivers the outbox (best effort). No business rule is written here: where a rule seems to be
-needed, it belongs in :mod:`keyturn.decisions`.
+delivers the outbox (best effort). Confirming actions by code lives in
+:mod:`keyturn.confirmations`, checking credentials in :mod:`keyturn.authentication`. No business
+rule is written here: where a rule seems to be needed, it belongs in :mod:`keyturn.decisions`.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
 from keyturn import decisions, validation
 from keyturn._log import get_logger
+from keyturn.authentication import Authenticator
+from keyturn.confirmations import Confirmations, check_code_shape
 from keyturn.errors import (
-    AuthenticationFailed,
-    ChallengeInvalid,
     CodeMismatch,
     ConcurrentUpdate,
-    ConfirmationRequired,
     InvalidInput,
     KeyNotFound,
 )
-from keyturn.hashing import new_client_id, new_id, new_secret, new_token
+from keyturn.hashing import new_client_id, new_id, new_secret
 from keyturn.lifecycle import Action, State
 from keyturn.outbox import OutboxRelay
 from keyturn.policy import Policy
@@ -42,7 +42,6 @@ from keyturn.records import (
     Principal,
 )
 from keyturn.scope import Scope
-from keyturn.time_rules import new_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -56,8 +55,6 @@ T = TypeVar("T")
 
 #: Attempts at a write that lost a race before the conflict is handed to the caller.
 WRITE_ATTEMPTS: Final = 4
-MAX_CREDENTIAL_LENGTH: Final = 256
-_DUMMY_DIGEST: Final = "0" * 64
 
 
 class _Unset(enum.Enum):
@@ -84,10 +81,22 @@ class KeyService:
     logger: Any = attrs.field(factory=get_logger)
     deliver_inline: bool = True
     relay: OutboxRelay = attrs.field(init=False)
+    _confirmations: Confirmations = attrs.field(init=False, repr=False)
+    _authenticator: Authenticator = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.relay = OutboxRelay(
             store=self.store, notifier=self.notifier, clock=self.clock, logger=self.logger
+        )
+        self._confirmations = Confirmations(
+            store=self.store,
+            verifier=self.verifier,
+            policy=self.policy,
+            logger=self.logger,
+            deliver=self._deliver,
+        )
+        self._authenticator = Authenticator(
+            store=self.store, secret_hasher=self.secret_hasher, logger=self.logger
         )
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -142,7 +151,7 @@ class KeyService:
             key = self._load(key_id, who, action)
             decisions.require(key, action)
             now = self.clock.now()
-            challenge = self._confirm(
+            challenge = self._confirmations.confirm(
                 action=action,
                 owner=who,
                 key_id=key.id,
@@ -161,111 +170,8 @@ class KeyService:
     def _actor(self, actor: object, owner: object) -> str:
         return validation.actor(owner if actor is None else actor)
 
-    # --- confirmations ----------------------------------------------------------------------
-
-    def _confirm(
-        self,
-        *,
-        action: Action,
-        owner: str,
-        key_id: int | None,
-        params: Mapping[str, str],
-        confirmation: object,
-        now: datetime,
-    ) -> Challenge | None:
-        """The consumed challenge, if the policy wants ``action`` confirmed; else ``None``."""
-        if action not in self.policy.confirm:
-            return None
-        digest = decisions.request_digest(action, key_id, params)
-        if confirmation is None:
-            self._challenge(action, owner, key_id, digest, now)
-        if not isinstance(confirmation, Confirmation):
-            raise InvalidInput("confirmation", "must be a Confirmation", action=action.value)
-        if not isinstance(confirmation.challenge_id, str) or len(confirmation.challenge_id) > 64:  # noqa: PLR2004
-            raise ChallengeInvalid("no such challenge", action=action.value, key_id=key_id)
-        self._check_code_shape(confirmation.code, action)
-        challenge = decisions.check_challenge(
-            self.store.get_challenge(confirmation.challenge_id),
-            owner=owner,
-            action=action,
-            key_id=key_id,
-            digest=digest,
-            now=now,
-            policy=self.policy,
-        )
-        matched = self.verifier.check(
-            subject=f"challenge:{challenge.id}",
-            ref=challenge.code.ref,
-            candidate=confirmation.code,
-        )
-        checked = decisions.challenge_checked(challenge, matched=matched)
-        if not matched:
-            self.store.save_challenge(checked)
-            self.logger.info(
-                "confirmation_rejected",
-                key_id=key_id,
-                owner=owner,
-                action=action.value,
-            )
-            raise CodeMismatch(
-                key_id=key_id,
-                state=None,
-                action=action.value,
-                attempts_left=max(0, self.policy.max_attempts - checked.code.attempts),
-            )
-        return checked
-
-    def _challenge(
-        self, action: Action, owner: str, key_id: int | None, digest: str, now: datetime
-    ) -> NoReturn:
-        challenge_id = new_token()
-        issued = self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
-        code = new_code(issued.ref, now, self.policy)
-        challenge = Challenge(
-            id=challenge_id,
-            owner=owner,
-            action=action,
-            key_id=key_id,
-            request_digest=digest,
-            code=code,
-        )
-        notes = (
-            []
-            if issued.code is None
-            else [
-                Notification(
-                    id=new_id(),
-                    owner=owner,
-                    key_id=key_id,
-                    key_name="",
-                    kind=NotificationKind.CODE,
-                    subject=f"Your code to confirm {action.value}",
-                    created_at=now,
-                    code=issued.code,
-                    expires_at=code.expires_at,
-                )
-            ]
-        )
-        self.store.add_challenge(challenge, notes)
-        self.logger.info(
-            "confirmation_requested",
-            key_id=key_id,
-            owner=owner,
-            action=action.value,
-            challenge_id=challenge_id,
-        )
-        self._deliver(notes)
-        raise ConfirmationRequired(
-            challenge_id=challenge_id,
-            expires_at=code.expires_at,
-            action=action.value,
-            key_id=key_id,
-        )
-
     def _check_code_shape(self, code: object, action: Action) -> str:
-        if not isinstance(code, str) or not self.verifier.is_well_formed(code):
-            raise InvalidInput("code", "is not a well-formed verification code", action=action)
-        return code
+        return check_code_shape(self.verifier, code, action)
 
     # --- the lifecycle ----------------------------------------------------------------------
 
@@ -298,7 +204,7 @@ class KeyService:
 
         def attempt() -> IssuedSecret:
             now = self.clock.now()
-            challenge = self._confirm(
+            challenge = self._confirmations.confirm(
                 action=Action.CREATE,
                 owner=who,
                 key_id=None,
@@ -594,30 +500,4 @@ class KeyService:
         Reads the store on every call (no cache), so a key disabled a moment ago fails now.
         Raises :class:`~keyturn.errors.AuthenticationFailed` with one message whatever failed.
         """
-        for field, value in (("client_id", client_id), ("client_secret", secret)):
-            if not isinstance(value, str) or not value or len(value) > MAX_CREDENTIAL_LENGTH:
-                raise InvalidInput(field, f"must be a string of 1-{MAX_CREDENTIAL_LENGTH} chars")
-        assert isinstance(client_id, str)  # noqa: S101 (narrowing after the loop above)
-        assert isinstance(secret, str)  # noqa: S101
-        ip = validation.source_ip(source_ip)
-        key = self.store.get_by_client_id(client_id)
-        digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
-        ok = self.secret_hasher.matches(secret, digest)
-        reason = None
-        if key is None or key.secret_digest is None or not ok:
-            reason = "invalid_credentials"
-        elif not key.enabled:
-            reason = "key_not_active"
-        elif key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
-            reason = "ip_not_allowed"
-        if reason is not None or key is None:
-            self.logger.info(
-                "authentication_failed",
-                client_id=client_id[:16],
-                reason=reason,
-                source_ip=str(ip),
-            )
-            raise AuthenticationFailed(reason or "invalid_credentials")
-        return Principal(
-            key_id=key.id, owner=key.owner, client_id=key.client_id, max_scope=key.max_scope
-        )
+        return self._authenticator.authenticate(client_id, secret, source_ip=source_ip)

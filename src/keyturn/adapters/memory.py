@@ -34,7 +34,6 @@ class _Outbox:
     attempts: int = 0
     due_at: datetime | None = None
     claimed_until: datetime | None = None
-    delivered_at: datetime | None = None
     last_error: str = ""
 
 
@@ -157,13 +156,11 @@ class InMemoryKeyStore:
                 e.attempts += 1
             return [Delivery(e.notification, e.attempts) for e in claimed]
 
-    def mark_delivered(self, notification_id: str, now: datetime) -> None:
-        """Record delivery and drop the notification's code."""
+    def mark_delivered(self, notification_id: str, now: datetime) -> None:  # noqa: ARG002 (port signature)
+        """Forget a delivered notification, code and all (the key's history is the audit)."""
         with self._lock:
-            e = self._undelivered.pop(notification_id)
-            e.delivered_at = now
-            e.claimed_until = None
-            e.notification = attrs.evolve(e.notification, code=None)
+            self._undelivered.pop(notification_id, None)
+            self._outbox.pop(notification_id, None)
 
     def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
         """Record a failed delivery, due again at ``retry_at``."""

@@ -1,0 +1,149 @@
+"""Confirming an action by code: the challenge flow the policy can switch on per action.
+
+The first call of a confirmable action issues a challenge bound to the exact request and sends
+its code; the repeated call with ``Confirmation(challenge_id, code)`` consumes it, in the same
+store write as the action. The rules (binding, expiry, attempts, single use) are decided in
+:mod:`keyturn.decisions`; this module only asks the ports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import attrs
+
+from keyturn import decisions
+from keyturn.errors import (
+    ChallengeInvalid,
+    CodeMismatch,
+    ConfirmationRequired,
+    InvalidInput,
+)
+from keyturn.hashing import new_id, new_token
+from keyturn.records import Challenge, Confirmation, Notification, NotificationKind
+from keyturn.time_rules import new_code
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+
+    from keyturn.lifecycle import Action
+    from keyturn.policy import Policy
+    from keyturn.ports import CodeVerifier, KeyStore
+
+
+def check_code_shape(verifier: CodeVerifier, code: object, action: Action) -> str:
+    """``code`` if it has the shape of a code, else :class:`InvalidInput` (nothing counted)."""
+    if not isinstance(code, str) or not verifier.is_well_formed(code):
+        raise InvalidInput("code", "is not a well-formed verification code", action=action)
+    return code
+
+
+@attrs.define(kw_only=True)
+class Confirmations:
+    """Issues and checks confirmation challenges for a service."""
+
+    store: KeyStore
+    verifier: CodeVerifier
+    policy: Policy
+    logger: Any
+    deliver: Callable[[Sequence[Notification]], None]
+
+    def confirm(
+        self,
+        *,
+        action: Action,
+        owner: str,
+        key_id: int | None,
+        params: Mapping[str, str],
+        confirmation: object,
+        now: datetime,
+    ) -> Challenge | None:
+        """The consumed challenge, if the policy wants ``action`` confirmed; else ``None``."""
+        if action not in self.policy.confirm:
+            return None
+        digest = decisions.request_digest(action, key_id, params)
+        if confirmation is None:
+            self._challenge(action, owner, key_id, digest, now)
+        if not isinstance(confirmation, Confirmation):
+            raise InvalidInput("confirmation", "must be a Confirmation", action=action.value)
+        if not isinstance(confirmation.challenge_id, str) or len(confirmation.challenge_id) > 64:  # noqa: PLR2004
+            raise ChallengeInvalid("no such challenge", action=action.value, key_id=key_id)
+        check_code_shape(self.verifier, confirmation.code, action)
+        challenge = decisions.check_challenge(
+            self.store.get_challenge(confirmation.challenge_id),
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            digest=digest,
+            now=now,
+            policy=self.policy,
+        )
+        matched = self.verifier.check(
+            subject=f"challenge:{challenge.id}",
+            ref=challenge.code.ref,
+            candidate=confirmation.code,
+        )
+        checked = decisions.challenge_checked(challenge, matched=matched)
+        if not matched:
+            self.store.save_challenge(checked)
+            self.logger.info(
+                "confirmation_rejected",
+                key_id=key_id,
+                owner=owner,
+                action=action.value,
+            )
+            raise CodeMismatch(
+                key_id=key_id,
+                state=None,
+                action=action.value,
+                attempts_left=max(0, self.policy.max_attempts - checked.code.attempts),
+            )
+        return checked
+
+    def _challenge(
+        self, action: Action, owner: str, key_id: int | None, digest: str, now: datetime
+    ) -> NoReturn:
+        challenge_id = new_token()
+        issued = self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
+        code = new_code(issued.ref, now, self.policy)
+        challenge = Challenge(
+            id=challenge_id,
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            request_digest=digest,
+            code=code,
+        )
+        notes = (
+            []
+            if issued.code is None
+            else [
+                Notification(
+                    id=new_id(),
+                    owner=owner,
+                    key_id=key_id,
+                    key_name="",
+                    kind=NotificationKind.CODE,
+                    subject=f"Your code to confirm {action.value}",
+                    created_at=now,
+                    code=issued.code,
+                    expires_at=code.expires_at,
+                )
+            ]
+        )
+        self.store.add_challenge(challenge, notes)
+        self.logger.info(
+            "confirmation_requested",
+            key_id=key_id,
+            owner=owner,
+            action=action.value,
+            challenge_id=challenge_id,
+        )
+        self.deliver(notes)
+        raise ConfirmationRequired(
+            challenge_id=challenge_id,
+            expires_at=code.expires_at,
+            action=action.value,
+            key_id=key_id,
+        )
