@@ -64,6 +64,24 @@ def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
     )
 
 
+def new_challenge(action: Action, owner: str = "alice") -> Challenge:
+    """An unsaved challenge for ``action`` by ``owner``, its code sent at ``T0``."""
+    code = PendingCode(
+        ref="r",
+        sent_at=T0,
+        expires_at=T0 + timedelta(minutes=5),
+        resend_at=T0 + timedelta(minutes=2),
+    )
+    return Challenge(
+        id=new_token(),
+        owner=owner,
+        action=action,
+        key_id=None,
+        request_digest="d" * 64,
+        code=code,
+    )
+
+
 def code_notice(owner: str, at: datetime, code: str = "123456") -> Notification:
     """A code notification created at ``at``."""
     return Notification(
@@ -240,20 +258,7 @@ class KeyStoreContract:
 
     def test_challenges_round_trip_and_version(self, store: KeyStore) -> None:
         """A challenge reads back equal; saving a stale version raises and writes nothing."""
-        pending = PendingCode(
-            ref="r",
-            sent_at=T0,
-            expires_at=T0 + timedelta(minutes=5),
-            resend_at=T0 + timedelta(minutes=2),
-        )
-        ch = Challenge(
-            id=new_token(),
-            owner="alice",
-            action=Action.REMOVE,
-            key_id=None,
-            request_digest="d" * 64,
-            code=pending,
-        )
+        ch = new_challenge(Action.REMOVE)
         note = code_notice("alice", T0)
         store.add_challenge(ch, [note])
         assert store.get_challenge(ch.id) == ch
@@ -267,20 +272,7 @@ class KeyStoreContract:
 
     def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
         """A change carrying a challenge saves both, or neither when the challenge is stale."""
-        pending = PendingCode(
-            ref="r",
-            sent_at=T0,
-            expires_at=T0 + timedelta(minutes=5),
-            resend_at=T0 + timedelta(minutes=2),
-        )
-        ch = Challenge(
-            id=new_token(),
-            owner="alice",
-            action=Action.CREATE,
-            key_id=None,
-            request_digest="d" * 64,
-            code=pending,
-        )
+        ch = new_challenge(Action.CREATE)
         store.add_challenge(ch, [])
         used = attrs.evolve(ch, used=True, version=2)
         key = store.insert(attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8)
