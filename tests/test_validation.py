@@ -134,8 +134,9 @@ class TestPolicy:
             ("max_attempts", True),
             ("code_ttl", 5),
             ("resend_after", None),
-            ("confirm", {"create"}),
-            ("confirm", frozenset({"acknowledge_secret"})),
+            ("confirm", "create"),
+            ("confirm", {"launch"}),
+            ("confirm", {"acknowledge_secret"}),
         ],
     )
     def test_bad_policy_values(self, field: str, value: Any) -> None:
@@ -143,6 +144,14 @@ class TestPolicy:
         with pytest.raises(InvalidInput) as info:
             Policy(**{field: value})
         assert info.value.field == field
+
+    def test_confirm_takes_any_collection_of_actions(self) -> None:
+        """Confirm accepts a set, list or frozenset of actions or action names."""
+        from keyturn.lifecycle import Action  # noqa: PLC0415
+
+        expected = frozenset({Action.CREATE, Action.REMOVE})
+        assert Policy(confirm={Action.CREATE, Action.REMOVE}).confirm == expected
+        assert Policy(confirm=["create", "remove"]).confirm == expected
 
     def test_describe_speaks_plainly(self) -> None:
         """describe() renders durations the way a person says them."""

@@ -31,10 +31,18 @@ def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise InvalidInput(attribute.name, "must be a whole number of at least 1")
 
 
-def _confirmable(_: object, attribute: attrs.Attribute[frozenset[Action]], value: object) -> None:
-    if not isinstance(value, frozenset) or not value <= CONFIRMABLE:
-        allowed = ", ".join(sorted(CONFIRMABLE))
-        raise InvalidInput(attribute.name, f"must be a frozenset of actions among: {allowed}")
+def _actions(value: object) -> frozenset[Action]:
+    """Any collection of actions or action names, as a frozenset of confirmable actions."""
+    allowed = ", ".join(sorted(CONFIRMABLE))
+    if isinstance(value, str) or not isinstance(value, set | frozenset | list | tuple):
+        raise InvalidInput("confirm", f"must be a collection of actions among: {allowed}")
+    try:
+        actions = frozenset(Action(v) for v in value)
+    except ValueError:
+        raise InvalidInput("confirm", f"must name actions among: {allowed}") from None
+    if not actions <= CONFIRMABLE:
+        raise InvalidInput("confirm", f"only these actions can be confirmed: {allowed}")
+    return actions
 
 
 def _human(d: timedelta) -> str:
@@ -78,7 +86,7 @@ class Policy:
     max_keys_per_owner: int = attrs.field(default=8, validator=_positive_int)
     direct_enable: bool = False
     edit_deactivates: bool = True
-    confirm: frozenset[Action] = attrs.field(default=frozenset(), validator=_confirmable)
+    confirm: frozenset[Action] = attrs.field(default=frozenset(), converter=_actions)
 
     def describe(self) -> dict[str, str]:
         """The values that edge labels and messages mention, in a person's words."""
