@@ -128,3 +128,17 @@ def test_console_rendering_leaks_nothing(capsys: pytest.CaptureFixture[str]) -> 
     assert recorder.last_code() not in out
     assert issued.client_secret is not None
     assert issued.client_secret not in out
+
+
+def test_fakes_hide_codes_in_repr() -> None:
+    """The testing fakes' reprs show no code they issued or recorded."""
+    from keyturn.testing import KnownCodeVerifier  # noqa: PLC0415
+
+    verifier = KnownCodeVerifier.of(["314159"])
+    recorder = RecordingNotifier()
+    service = make_service(verifier=verifier, notifier=recorder)
+    issued = service.create(owner="alice", name="k", max_scope="account:read")
+    service.acknowledge_secret(issued.key.id, owner="alice")
+    service.request_activation(issued.key.id, owner="alice")
+    assert recorder.last_code() == "314159"
+    assert "314159" not in repr(verifier) + repr(recorder) + repr(service)

@@ -40,9 +40,9 @@ class KnownCodeVerifier:
     ``issued`` maps each reference to ``(subject, code)``; checks compare in constant time.
     """
 
-    codes: Iterator[str] = attrs.field(factory=_counting_codes)
+    codes: Iterator[str] = attrs.field(factory=_counting_codes, repr=False)
     length: int = 6
-    issued: dict[str, tuple[str, str]] = attrs.field(factory=dict)
+    issued: dict[str, tuple[str, str]] = attrs.field(factory=dict, repr=False)
 
     @classmethod
     def of(cls, codes: Iterable[str], length: int = 6) -> KnownCodeVerifier:
