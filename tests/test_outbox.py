@@ -79,3 +79,24 @@ def test_fresh_code_is_not_stuck_behind_a_backlog(
     service.request_activation(key_id, owner="alice")
     assert service.verify_code(key_id, notifier.last_code(key_id), owner="alice").enabled
     assert store.pending_notifications() == 150
+
+
+def test_run_forever_stops_when_told(service: KeyService, notifier: RecordingNotifier) -> None:
+    """The relay loop delivers what is due and returns once its stop event is set."""
+    import threading  # noqa: PLC0415
+
+    service.deliver_inline = False
+    key_in_state(service, State.CREATED)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=service.relay.run_forever, kwargs={"interval": 0.01, "stop": stop}
+    )
+    worker.start()
+    for _ in range(500):
+        if notifier.events():
+            break
+        threading.Event().wait(0.01)
+    stop.set()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert notifier.events() == ["API key 'k1' was created"]

@@ -7,6 +7,7 @@ outside code service.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -464,3 +465,99 @@ class TestOutsideVerifier:
             service.verify_code(issued.key.id, "000000", owner="alice")
         assert service.verify_code(issued.key.id, code, owner="alice").enabled
         assert sid.startswith("VE")
+
+
+class _RacingStore(InMemoryKeyStore):
+    """A memory store whose next ``losses`` applies lose a race to another writer."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__()
+        self.losses = losses
+
+    def apply(self, change: Any) -> None:
+        if self.losses:
+            self.losses -= 1
+            from keyturn import ConcurrentUpdate  # noqa: PLC0415
+
+            raise ConcurrentUpdate(change.key.id, change.expected_version)
+        super().apply(change)
+
+
+class TestEdgeCases:
+    def test_lost_race_is_retried(self) -> None:
+        """A write that loses a race is re-decided and retried, and then succeeds."""
+        store = _RacingStore(0)
+        service = make_service(store=store)
+        key_id = key_in_state(service, State.ACTIVE).key.id
+        store.losses = 3
+        assert service.disable(key_id, owner="alice").state is State.DISABLED
+
+    def test_retries_run_out(self) -> None:
+        """After WRITE_ATTEMPTS lost races ConcurrentUpdate reaches the caller; nothing changed."""
+        from keyturn import ConcurrentUpdate  # noqa: PLC0415
+        from keyturn.service import WRITE_ATTEMPTS  # noqa: PLC0415
+
+        store = _RacingStore(0)
+        service = make_service(store=store)
+        key_id = key_in_state(service, State.ACTIVE).key.id
+        store.losses = WRITE_ATTEMPTS
+        with pytest.raises(ConcurrentUpdate, match="retry"):
+            service.disable(key_id, owner="alice")
+        assert service.get(key_id, owner="alice").state is State.ACTIVE
+
+    def test_unlock_unknown_key(self, service: KeyService) -> None:
+        """Unlocking a key that does not exist is KeyNotFound."""
+        with pytest.raises(KeyNotFound):
+            service.unlock_activation(404, actor="ops")
+
+    def test_direct_enable_is_refused_while_locked(self, notifier: RecordingNotifier) -> None:
+        """Under direct enable, a key locked by wrong codes is not enabled until unlocked."""
+        service = make_service(
+            notifier=notifier, policy=Policy(direct_enable=True, max_consecutive_failures=1)
+        )
+        key_id = key_in_state(service, State.DISABLED).key.id
+        service.request_activation(key_id, owner="alice")
+        with pytest.raises(CodeMismatch):
+            service.verify_code(key_id, "000000", owner="alice")
+        service.cancel_activation(key_id, owner="alice")
+        with pytest.raises(ActivationLocked):
+            service.enable(key_id, owner="alice")
+        service.unlock_activation(key_id, actor="ops")
+        assert service.enable(key_id, owner="alice").state is State.ACTIVE
+
+
+class TestConfirmationInput:
+    @pytest.fixture(name="confirming")
+    def _confirming(self, notifier: RecordingNotifier) -> KeyService:
+        return make_service(notifier=notifier, policy=Policy(confirm={Action.REMOVE}))
+
+    @pytest.mark.parametrize("proof", ["123456", ("id", "123456"), 7])
+    def test_confirmation_of_wrong_type(self, confirming: KeyService, proof: Any) -> None:
+        """A confirmation that is not a Confirmation is invalid input; the key stays."""
+        key_id = confirming.create(owner="alice", name="k", max_scope="account:read").key.id
+        with pytest.raises(InvalidInput):
+            confirming.remove(key_id, owner="alice", confirmation=proof)
+        assert confirming.get(key_id, owner="alice").state is State.CREATED
+
+    def test_oversized_challenge_id(self, confirming: KeyService) -> None:
+        """An oversized challenge id names no challenge."""
+        key_id = confirming.create(owner="alice", name="k", max_scope="account:read").key.id
+        with pytest.raises(ChallengeInvalid, match="no such challenge"):
+            confirming.remove(key_id, owner="alice", confirmation=Confirmation("x" * 500, "123456"))
+
+    def test_challenge_attempts_run_out(
+        self, confirming: KeyService, notifier: RecordingNotifier
+    ) -> None:
+        """After max_attempts wrong codes a challenge is dead, even for the right code."""
+        key_id = confirming.create(owner="alice", name="k", max_scope="account:read").key.id
+        with pytest.raises(ConfirmationRequired) as info:
+            confirming.remove(key_id, owner="alice")
+        cid = info.value.challenge_id
+        for _ in range(5):
+            with pytest.raises(CodeMismatch):
+                confirming.remove(key_id, owner="alice", confirmation=Confirmation(cid, "000000"))
+        with pytest.raises(CodeAttemptsExhausted):
+            confirming.remove(
+                key_id, owner="alice", confirmation=Confirmation(cid, notifier.last_code())
+            )
+        assert confirming.get(key_id, owner="alice").state is State.CREATED
