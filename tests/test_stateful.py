@@ -7,7 +7,11 @@ key work at once; authenticate succeeds only for active keys with their current 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 from hypothesis import HealthCheck, event, settings
@@ -30,7 +34,11 @@ from keyturn import (
     Policy,
     State,
 )
-from keyturn.testing import ManualClock, RecordingNotifier, make_service
+from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.testing import InMemoryKeyStore, ManualClock, RecordingNotifier, make_service
+
+if TYPE_CHECKING:
+    from keyturn.ports import KeyStore
 
 POLICY = Policy(max_attempts=3, max_consecutive_failures=7)
 
@@ -55,13 +63,17 @@ class Lifecycle(RuleBasedStateMachine):
 
     keys = Bundle("keys")
 
+    def make_store(self) -> KeyStore:
+        """The store this machine runs on."""
+        return InMemoryKeyStore()
+
     def __init__(self) -> None:
         """A fresh service over fakes."""
         super().__init__()
         self.clock = ManualClock()
         self.notifier = RecordingNotifier()
         self.service: KeyService = make_service(
-            clock=self.clock, notifier=self.notifier, policy=POLICY
+            store=self.make_store(), clock=self.clock, notifier=self.notifier, policy=POLICY
         )
         self.models: dict[int, Model] = {}
         self.secrets_seen: list[str] = []
@@ -281,11 +293,36 @@ class Lifecycle(RuleBasedStateMachine):
             key = self.service.get(m.key_id, owner="alice")
             assert len(self.service.history(m.key_id, owner="alice")) == key.version
 
+    def teardown(self) -> None:
+        """Close the store."""
+        self.service.store.close()
+
+
+class LifecycleOnSQLite(Lifecycle):
+    """The same random walks on a SQLite file (durability off: a fresh file per example)."""
+
+    def make_store(self) -> KeyStore:
+        """A SQLite store in a new temporary folder, removed at teardown."""
+        self.folder = Path(tempfile.mkdtemp(prefix="keyturn-stateful-"))
+        return SQLiteKeyStore(self.folder / "keys.db", synchronous="OFF")
+
+    def teardown(self) -> None:
+        """Close the store and remove its folder."""
+        super().teardown()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 TestLifecycle = Lifecycle.TestCase
 TestLifecycle.settings = settings(
     max_examples=150,
     stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLifecycleOnSQLite = LifecycleOnSQLite.TestCase
+TestLifecycleOnSQLite.settings = settings(
+    max_examples=40,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
