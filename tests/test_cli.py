@@ -7,12 +7,10 @@ import os
 import re
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def keyturn(
@@ -222,3 +220,60 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     ):
         assert expected in out
     assert not list(tmp_path.iterdir())
+
+
+def test_resend_and_cancel(tmp_path: Path) -> None:
+    """Resend is refused before 2 minutes with the time it opens; cancel returns the key."""
+    key_id = str(
+        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+    )
+    ok(tmp_path, "ack", key_id)
+    ok(tmp_path, "activate", key_id)
+    early = keyturn(tmp_path, "resend", key_id)
+    assert early.returncode == 1
+    assert "a new code can be requested from" in early.stderr
+    assert ok(tmp_path, "cancel", key_id)["state"] == "secret_acknowledged"
+
+
+def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
+    """The relay loop runs until interrupted, then exits 130 without a traceback."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keyturn", "relay", "--interval", "0.05"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "relaying notifications" in err
+    assert "Traceback" not in err
+
+
+def test_console_script_is_installed() -> None:
+    """The keyturn console script sits beside the interpreter and answers --help."""
+    script = Path(sys.executable).parent / "keyturn"
+    assert script.exists()
+    done = subprocess.run(  # noqa: S603
+        [str(script), "--help"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0
+    assert "exit codes:" in done.stdout
+
+
+def test_json_on_diagram_and_demo(tmp_path: Path) -> None:
+    """Diagram and demo answer --json too."""
+    diagram = ok(tmp_path, "diagram")
+    assert diagram["diagram"].startswith("stateDiagram-v2")
+    demo = ok(tmp_path, "demo")
+    assert any("[removed]" in line for line in demo["transcript"])

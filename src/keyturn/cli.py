@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
 import logging
 import sqlite3
@@ -338,14 +339,21 @@ def _cmd_diagram(app: _App) -> None:
     if a.output:
         Path(a.output).write_text(out)
         print(f"wrote {a.output}", file=sys.stderr)
+    elif app.args.json:
+        app.emit({"format": a.format, "key": a.key, "diagram": out}, "")
     else:
         sys.stdout.write(out)
 
 
-def _cmd_demo(app: _App) -> None:  # noqa: ARG001 (every command takes the app)
+def _cmd_demo(app: _App) -> None:
     from keyturn.demo import run_demo  # noqa: PLC0415
 
-    run_demo(sys.stdout)
+    if not app.args.json:
+        run_demo(sys.stdout)
+        return
+    transcript = io.StringIO()
+    run_demo(transcript)
+    app.emit({"transcript": transcript.getvalue().splitlines()}, "")
 
 
 # --- parsing ---------------------------------------------------------------------------------
