@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[State, Action], State] = {
     (P, Action.CANCEL_ACTIVATION): A,
     (ON, Action.DISABLE): OFF,
     (OFF, Action.ENABLE): P,
+    (A, Action.ENABLE): P,
     (C, Action.EDIT): C,
     (A, Action.EDIT): A,
     (P, Action.EDIT): P,

@@ -53,7 +53,7 @@ _HINTS: Final[Mapping[Action, str]] = {
     Action.REQUEST_ACTIVATION: "acknowledge the secret first",
     Action.VERIFY_CODE: "request activation to get a code",
     Action.RESEND_CODE: "request activation to get a code",
-    Action.ENABLE: "only a disabled key can be enabled",
+    Action.ENABLE: "acknowledge the secret first",
     Action.DISABLE: "only an active key can be disabled",
 }
 
