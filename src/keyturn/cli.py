@@ -345,6 +345,27 @@ def _cmd_diagram(app: _App) -> None:
         sys.stdout.write(out)
 
 
+def _cmd_serve(app: _App) -> None:
+    try:
+        import uvicorn  # noqa: PLC0415
+    except ImportError:
+        msg = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
+        raise StoreError(msg) from None
+    args = app.args
+    service = wiring.build_service(
+        store=wiring.open_store(args.db),
+        notifier=_notifier(args),
+        master_key=wiring.server_key(args.db),
+        policy=wiring.API_POLICY,
+    )
+    api = wiring.build_api(service, wiring.server_key(args.db))
+    print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
+    try:
+        uvicorn.run(api, host=args.host, port=args.port, log_level="warning")
+    finally:
+        service.store.close()
+
+
 def _cmd_demo(app: _App) -> None:
     from keyturn.demo import run_demo  # noqa: PLC0415
 
@@ -455,6 +476,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="write to this file")
     d.add_argument("--update", metavar="DIR", help="regenerate every committed diagram in DIR")
     d.set_defaults(run=_cmd_diagram)
+    sv = add("serve", "serve the Deribit-compatible JSON-RPC API over HTTP (extra: server)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(run=_cmd_serve)
     dm = add("demo", "walk the whole lifecycle on a throwaway store with a simulated clock")
     dm.set_defaults(run=_cmd_demo)
     return p

@@ -25,6 +25,7 @@ from keyturn.policy import Policy
 from keyturn.service import KeyService
 
 if TYPE_CHECKING:
+    from keyturn.api.asgi import Api
     from keyturn.ports import Clock, KeyStore, Notifier
 
 DEFAULT_DB: Final = "keyturn.db"
@@ -160,3 +161,18 @@ def build_service(
         secret_hasher=SecretHasher(derive(master_key, "secrets")),
         policy=policy if policy is not None else Policy(),
     )
+
+
+#: How the API runs the lifecycle: its callers are authenticated by token, so ``enable`` is
+#: direct, and an edit keeps a key enabled unless ``enabled`` says otherwise (Deribit's rules).
+API_POLICY: Final = Policy(direct_enable=True, edit_deactivates=False)
+
+
+def build_api(service: KeyService, master_key: bytes, *, testnet: bool = False) -> Api:
+    """The ASGI application serving the Deribit-compatible API over ``service``."""
+    from keyturn.api.asgi import Api  # noqa: PLC0415
+    from keyturn.api.rpc import Rpc  # noqa: PLC0415
+    from keyturn.api.tokens import Tokens  # noqa: PLC0415
+
+    tokens = Tokens(key=derive(master_key, "tokens"), store=service.store)
+    return Api(Rpc(service=service, tokens=tokens, testnet=testnet))

@@ -1,0 +1,117 @@
+"""The API as an ASGI application: JSON-RPC over HTTP, as Deribit serves it.
+
+* ``GET /api/v2/{public,private}/<method>?<params>``: parameters from the query string (a value
+  that reads as JSON, such as ``5``, ``true`` or ``["a"]``, is taken as that JSON value).
+* ``POST /api/v2/{public,private}/<method>``: a JSON-RPC body (its ``method`` may be left out).
+* ``POST /api/v2``: a JSON-RPC body naming its method.
+
+Answers are JSON: HTTP 200 with ``result``, 400 with ``error`` (Deribit's codes). Plain ASGI, no
+framework: run it with any ASGI server (``keyturn serve`` uses uvicorn).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qsl
+
+import attrs
+
+from keyturn.api import errors
+from keyturn.api.errors import RpcError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from keyturn.api.rpc import Rpc
+
+    Receive = Callable[[], Awaitable[dict[str, Any]]]
+    Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+MAX_BODY: Final = 64 * 1024
+_METHOD_PATH: Final = re.compile(r"/api/v2/((?:public|private)/[a-z_]{1,64})")
+
+
+def _query_params(query: bytes) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, raw in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        try:
+            params[name] = json.loads(raw)
+        except ValueError:
+            params[name] = raw
+    return params
+
+
+@attrs.define
+class Api:
+    """The ASGI callable."""
+
+    rpc: Rpc
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Serve one connection."""
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1003})
+            return
+        status, body = await self._http(scope, receive)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+    async def _http(self, scope: dict[str, Any], receive: Receive) -> tuple[int, dict[str, Any]]:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
+        try:
+            request = await self._request(scope, receive)
+        except RpcError as e:
+            status = 404 if e.code == errors.METHOD_NOT_FOUND[0] else 400
+            return status, {"jsonrpc": "2.0", "error": e.body()}
+        answer = await self.rpc.handle(request, headers.get("authorization"), client_ip)
+        return (400 if "error" in answer else 200), answer
+
+    async def _request(self, scope: dict[str, Any], receive: Receive) -> Any:  # noqa: ANN401
+        """The JSON-RPC request an HTTP request carries."""
+        path, verb = scope["path"], scope["method"]
+        match = _METHOD_PATH.fullmatch(path)
+        if verb == "GET" and match:
+            return {
+                "jsonrpc": "2.0",
+                "method": match.group(1),
+                "params": _query_params(scope.get("query_string", b"")),
+            }
+        if verb != "POST" or not (match or path == "/api/v2"):
+            raise RpcError(errors.METHOD_NOT_FOUND)
+        request = await self._json_body(receive)
+        if match and isinstance(request, dict):
+            request.setdefault("method", match.group(1))
+            if request["method"] != match.group(1):
+                raise RpcError(errors.INVALID_REQUEST, {"reason": "method differs from path"})
+        return request
+
+    async def _json_body(self, receive: Receive) -> Any:  # noqa: ANN401
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RpcError(errors.INVALID_REQUEST, {"reason": "body too large"})
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError):
+            raise RpcError(errors.PARSE_ERROR) from None

@@ -1,0 +1,319 @@
+"""JSON-RPC 2.0 with Deribit's API-key methods, over the key service; no transport here.
+
+:meth:`Rpc.handle` takes a decoded request, the ``Authorization`` header and the client's address,
+and returns the response envelope Deribit sends (``jsonrpc``, ``id``, ``result`` or ``error``,
+``usIn``, ``usOut``, ``usDiff``, ``testnet``). It never raises for anything a client sends.
+
+How the API maps onto the lifecycle (the README says more):
+
+* ``create_api_key`` creates the key, records the acknowledgement (this answer is the one
+  showing of the secret) and enables it directly: an API caller is already authenticated with
+  ``account:read_write``. ``enable_api_key`` is the direct-enable edge.
+* ``enabled`` is true exactly when the key is ``active``; a key a person left in ``created``,
+  ``secret_acknowledged`` or ``pending_2fa`` in the portal shows ``enabled: false``.
+* The service calls are synchronous and run in a worker thread, so a slow store never blocks
+  the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from keyturn.api import errors
+from keyturn.api.errors import RpcError
+from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
+from keyturn.errors import AuthenticationFailed, KeyturnError
+from keyturn.scope import Scope
+from keyturn.service import UNSET
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from keyturn.api.tokens import Tokens
+    from keyturn.records import Principal
+    from keyturn.service import KeyService
+
+#: Scope a key-management call needs: account:read_write (list: account:read).
+_READ_WRITE: Final = Scope.parse("account:read_write")
+_READ: Final = Scope.parse("account:read")
+DEFAULT_KEY_NAME: Final = "api_key"
+
+
+def _param(params: Mapping[str, Any], name: str, kind: type, *, required: bool = False) -> Any:  # noqa: ANN401
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise RpcError(errors.INVALID_PARAMS, {"param": name, "reason": "is required"})
+        return None
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RpcError(errors.INVALID_PARAMS, {"param": name, "reason": "must be an integer"})
+    if not isinstance(value, kind):
+        raise RpcError(
+            errors.INVALID_PARAMS, {"param": name, "reason": f"must be a {kind.__name__}"}
+        )
+    return value
+
+
+def _method_and_params(request: object) -> tuple[str, dict[str, Any]]:
+    if not isinstance(request, dict) or request.get("jsonrpc", "2.0") != "2.0":
+        raise RpcError(errors.INVALID_REQUEST)
+    method, params = request.get("method"), request.get("params", {})
+    if not isinstance(method, str) or not isinstance(params, dict):
+        raise RpcError(errors.INVALID_REQUEST)
+    return method, params
+
+
+def _basic(value: str) -> tuple[str, str]:
+    """``client_id`` and ``client_secret`` from a Basic credential."""
+    try:
+        client_id, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise RpcError(errors.INVALID_CREDENTIALS) from None
+    if not sep:
+        raise RpcError(errors.INVALID_CREDENTIALS)
+    return client_id, secret
+
+
+@attrs.define(kw_only=True)
+class Rpc:
+    """Deribit's API-key methods over a :class:`~keyturn.service.KeyService`."""
+
+    service: KeyService
+    tokens: Tokens
+    testnet: bool = False
+
+    async def handle(
+        self, request: object, authorization: str | None, client_ip: str
+    ) -> dict[str, Any]:
+        """The response envelope for one decoded JSON-RPC request."""
+        us_in = time.time_ns() // 1000
+        request_id = request.get("id") if isinstance(request, dict) else None
+        try:
+            method, params = _method_and_params(request)
+            result = await self._call(method, params, authorization, client_ip)
+            body: dict[str, Any] = {"result": result}
+        except RpcError as e:
+            body = {"error": e.body()}
+        except KeyturnError as e:
+            body = {"error": errors.from_keyturn(e).body()}
+        us_out = time.time_ns() // 1000
+        envelope: dict[str, Any] = {"jsonrpc": "2.0"}
+        if isinstance(request_id, int | str) and not isinstance(request_id, bool):
+            envelope["id"] = request_id
+        return {
+            **envelope,
+            **body,
+            "usIn": us_in,
+            "usOut": us_out,
+            "usDiff": us_out - us_in,
+            "testnet": self.testnet,
+        }
+
+    async def _call(
+        self, method: str, params: dict[str, Any], authorization: str | None, client_ip: str
+    ) -> Any:  # noqa: ANN401
+        if method == "public/auth":
+            return await asyncio.to_thread(self._auth, params, client_ip)
+        handler = _PRIVATE.get(method)
+        if handler is None:
+            raise RpcError(errors.METHOD_NOT_FOUND, {"method": method[:64]})
+        need, run = handler
+        return await asyncio.to_thread(self._private, run, need, params, authorization, client_ip)
+
+    # --- authentication -----------------------------------------------------------------
+
+    def _auth(self, params: dict[str, Any], client_ip: str) -> dict[str, Any]:
+        grant_type = _param(params, "grant_type", str, required=True)
+        scope_text = _param(params, "scope", str)
+        requested = Scope.parse(scope_text, field="scope") if scope_text else None
+        now = self.service.clock.now()
+        if grant_type == "client_credentials":
+            principal = self.service.authenticate(
+                _param(params, "client_id", str, required=True),
+                _param(params, "client_secret", str, required=True),
+                source_ip=client_ip,
+            )
+        elif grant_type == "refresh_token":
+            token = _param(params, "refresh_token", str, required=True)
+            try:
+                principal = self.tokens.check(token, "refresh", now)
+            except AuthenticationFailed:
+                raise RpcError(errors.INVALID_CREDENTIALS) from None
+        else:
+            raise RpcError(
+                errors.INVALID_ARGUMENTS,
+                {"param": "grant_type", "reason": "supported: client_credentials, refresh_token"},
+            )
+        return self.tokens.grant(principal, requested, now).result()
+
+    def _principal(self, authorization: str | None, client_ip: str) -> Principal:
+        if not authorization:
+            raise RpcError(errors.AUTHORIZATION_REQUIRED)
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            try:
+                return self.tokens.check(value.strip(), "access", self.service.clock.now())
+            except AuthenticationFailed:
+                raise RpcError(errors.UNAUTHORIZED) from None
+        if scheme.lower() == "basic":
+            client_id, secret = _basic(value)
+            return self.service.authenticate(client_id, secret, source_ip=client_ip)
+        raise RpcError(errors.AUTHORIZATION_REQUIRED, {"reason": "unsupported scheme"})
+
+    def _private(
+        self,
+        run: Callable[[Rpc, Principal, dict[str, Any]], Any],
+        need: Scope,
+        params: dict[str, Any],
+        authorization: str | None,
+        client_ip: str,
+    ) -> Any:  # noqa: ANN401
+        principal = self._principal(authorization, client_ip)
+        if not principal.max_scope.covers(need):
+            raise RpcError(errors.FORBIDDEN, {"reason": f"needs scope {need}"})
+        return run(self, principal, params)
+
+    # --- the methods ------------------------------------------------------------------
+
+    def _managed(self, principal: Principal, params: dict[str, Any]) -> int:
+        """The key id of the call, refused if the key's scope exceeds the caller's."""
+        key_id: int = _param(params, "id", int, required=True)
+        key = self.service.get(key_id, owner=principal.owner)
+        if not principal.max_scope.covers(key.max_scope):
+            raise RpcError(errors.SCOPE_EXCEEDED)
+        return key_id
+
+    def _scope_within(self, principal: Principal, text: str) -> str:
+        if not principal.max_scope.covers(Scope.parse(text)):
+            raise RpcError(errors.SCOPE_EXCEEDED)
+        return text
+
+    def _actor(self, principal: Principal) -> str:
+        return f"api:{principal.client_id}"
+
+    def create_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """Create, acknowledge (this answer shows the secret) and enable a key."""
+        scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
+        actor = self._actor(principal)
+        issued = self.service.create(
+            owner=principal.owner,
+            name=_param(params, "name", str) or DEFAULT_KEY_NAME,
+            max_scope=scope,
+            public_key=_param(params, "public_key", str),
+            enabled_features=_param(params, "enabled_features", list),
+            actor=actor,
+        )
+        key_id = issued.key.id
+        self.service.acknowledge_secret(key_id, owner=principal.owner, actor=actor)
+        key = self.service.enable(key_id, owner=principal.owner, actor=actor)
+        return key_object(key, issued.client_secret)
+
+    def edit_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """Change scope (required), name, features, whitelist, and enable or disable."""
+        key_id = self._managed(principal, params)
+        scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
+        name = _param(params, "name", str)
+        features = _param(params, "enabled_features", list)
+        whitelist = _param(params, "ip_whitelist", list)
+        enabled = _param(params, "enabled", bool)
+        owner, actor = principal.owner, self._actor(principal)
+        key = self.service.edit(
+            key_id,
+            owner=owner,
+            actor=actor,
+            max_scope=scope,
+            name=UNSET if name is None else name,
+            enabled_features=UNSET if features is None else features,
+            ip_whitelist=UNSET if whitelist is None else whitelist,
+        )
+        if enabled is True and not key.enabled:
+            key = self.service.enable(key_id, owner=owner, actor=actor)
+        elif enabled is False and key.enabled:
+            key = self.service.disable(key_id, owner=owner, actor=actor)
+        return key_object(key)
+
+    def enable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """Enable a key directly (the caller is authorised by its token)."""
+        key_id = self._managed(principal, params)
+        key = self.service.enable(key_id, owner=principal.owner, actor=self._actor(principal))
+        return key_object(key)
+
+    def disable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """Disable a key; its tokens and credentials fail from the next request on."""
+        key_id = self._managed(principal, params)
+        key = self.service.disable(key_id, owner=principal.owner, actor=self._actor(principal))
+        return key_object(key)
+
+    def list_api_keys(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: ARG002
+        """The caller's live keys, with fingerprints in place of secrets."""
+        return [key_object(k) for k in self.service.list_keys(owner=principal.owner)]
+
+    def remove_api_key(self, principal: Principal, params: dict[str, Any]) -> str:
+        """Remove a key for good."""
+        key_id = self._managed(principal, params)
+        self.service.remove(key_id, owner=principal.owner, actor=self._actor(principal))
+        return "ok"
+
+    def reset_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """A new secret, in this answer only; the old one stops working at once."""
+        key_id = self._managed(principal, params)
+        issued = self.service.reset_secret(
+            key_id, owner=principal.owner, actor=self._actor(principal)
+        )
+        return key_object(issued.key, issued.client_secret)
+
+    def change_api_key_name(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+        """Rename a key."""
+        key_id = self._managed(principal, params)
+        name = _param(params, "name", str, required=True)
+        key = self.service.edit(
+            key_id, owner=principal.owner, actor=self._actor(principal), name=name
+        )
+        return key_object(key)
+
+    def change_scope_in_api_key(
+        self, principal: Principal, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Change a key's scope."""
+        key_id = self._managed(principal, params)
+        scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
+        key = self.service.edit(
+            key_id, owner=principal.owner, actor=self._actor(principal), max_scope=scope
+        )
+        return key_object(key)
+
+    def get_access_log(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The key events of the caller's keys, newest first (``offset``, ``count`` up to 10000)."""
+        offset = _param(params, "offset", int) or 0
+        count = _param(params, "count", int) or 10
+        if offset < 0 or not 1 <= count <= 10_000:  # noqa: PLR2004
+            raise RpcError(errors.INVALID_PARAMS, {"reason": "offset >= 0, 1 <= count <= 10000"})
+        keys = self.service.list_keys(owner=principal.owner, include_removed=True)
+        entries = [
+            access_log_entry(k, h)
+            for k in keys
+            for h in self.service.history(k.id, owner=principal.owner)
+            if h.event in ACCESS_LOG_EVENTS
+        ]
+        entries.sort(key=lambda e: (e["timestamp"], e["id"]), reverse=True)
+        return entries[offset : offset + count]
+
+
+_PRIVATE: Final[dict[str, tuple[Scope, Callable[[Rpc, Principal, dict[str, Any]], Any]]]] = {
+    "private/create_api_key": (_READ_WRITE, Rpc.create_api_key),
+    "private/edit_api_key": (_READ_WRITE, Rpc.edit_api_key),
+    "private/enable_api_key": (_READ_WRITE, Rpc.enable_api_key),
+    "private/disable_api_key": (_READ_WRITE, Rpc.disable_api_key),
+    "private/list_api_keys": (_READ, Rpc.list_api_keys),
+    "private/remove_api_key": (_READ_WRITE, Rpc.remove_api_key),
+    "private/reset_api_key": (_READ_WRITE, Rpc.reset_api_key),
+    "private/change_api_key_name": (_READ_WRITE, Rpc.change_api_key_name),
+    "private/change_scope_in_api_key": (_READ_WRITE, Rpc.change_scope_in_api_key),
+    "private/get_access_log": (_READ, Rpc.get_access_log),
+}

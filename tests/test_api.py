@@ -1,0 +1,373 @@
+"""The Deribit-compatible JSON-RPC API, over real HTTP on loopback (uvicorn started here).
+
+Every result is validated against Deribit's official OpenAPI schema (``../shared/deribit``).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import jsonschema
+import pytest
+import uvicorn
+
+from keyturn import State, wiring
+from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.testing import RecordingNotifier, key_in_state
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from keyturn import KeyService
+
+SCHEMA_FILE = Path(__file__).parent.parent.parent / "shared/deribit/deribit_api_v2_api_keys.json"
+MASTER = bytes(range(32))
+
+
+def _schema_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
+    # The official file types access_log.data as "object or string", which is not a JSON Schema
+    # type; read it as what it says.
+    doc["components"]["schemas"]["access_log"]["properties"]["data"]["type"] = ["object", "string"]
+    return doc
+
+
+DOC = _schema_doc() if SCHEMA_FILE.exists() else {}
+pytestmark = pytest.mark.skipif(not DOC, reason=f"Deribit's schema not found at {SCHEMA_FILE}")
+
+
+def assert_valid(response: dict[str, Any], name: str) -> None:
+    """``response`` validates against the official schema's ``#/responses/<name>``."""
+    root = copy.deepcopy(DOC)
+    root["$ref"] = f"#/responses/{name}"
+    jsonschema.validate(response, root)
+
+
+@pytest.fixture(name="world")
+def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
+    """A service on a SQLite file, and the API serving it on a free loopback port."""
+    store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+    service = wiring.build_service(
+        store=store, notifier=RecordingNotifier(), master_key=MASTER, policy=wiring.API_POLICY
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            wiring.build_api(service, MASTER), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.02)
+    yield service, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+def portal_key(
+    service: KeyService, scope: str = "account:read_write trade:read"
+) -> tuple[str, str]:
+    """A key made and activated in the portal; its client id and secret."""
+    issued = key_in_state(service, State.ACTIVE, owner="acct1", name="portal", max_scope=scope)
+    assert issued.client_secret is not None
+    return issued.key.client_id, issued.client_secret
+
+
+def call(
+    url: str, method: str, params: dict[str, Any] | None = None, *, token: str = "", rid: int = 1
+) -> dict[str, Any]:
+    """POST a JSON-RPC request to /api/v2/<method> and return the decoded answer."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}}
+    answer: dict[str, Any] = httpx.post(f"{url}/api/v2/{method}", json=body, headers=headers).json()
+    return answer
+
+
+def login(url: str, client_id: str, secret: str, scope: str | None = None) -> str:
+    """An access token from public/auth with client credentials."""
+    params = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    if scope:
+        params["scope"] = scope
+    answer = call(url, "public/auth", params)
+    assert_valid(answer, "public_auth_response")
+    token: str = answer["result"]["access_token"]
+    return token
+
+
+class TestAuth:
+    def test_client_credentials_and_refresh(self, world: tuple[KeyService, str]) -> None:
+        """public/auth issues tokens; the refresh token gets new ones; scope never exceeds the key's."""
+        service, url = world
+        cid, secret = portal_key(service)
+        answer = call(
+            url,
+            "public/auth",
+            {
+                "grant_type": "client_credentials",
+                "client_id": cid,
+                "client_secret": secret,
+                "scope": "account:read_write trade:read_write wallet:read",
+            },
+        )
+        assert_valid(answer, "public_auth_response")
+        assert answer["result"]["scope"] == "account:read_write trade:read wallet:none"
+        again = call(
+            url,
+            "public/auth",
+            {"grant_type": "refresh_token", "refresh_token": answer["result"]["refresh_token"]},
+        )
+        assert_valid(again, "public_auth_response")
+        assert call(url, "private/list_api_keys", token=again["result"]["access_token"])["result"]
+
+    def test_wrong_secret_is_invalid_credentials(self, world: tuple[KeyService, str]) -> None:
+        """A wrong secret gets 13004 invalid_credentials and no token."""
+        service, url = world
+        cid, _ = portal_key(service)
+        answer = call(
+            url,
+            "public/auth",
+            {"grant_type": "client_credentials", "client_id": cid, "client_secret": "x" * 43},
+        )
+        assert answer["error"]["code"] == 13004
+        assert "result" not in answer
+
+    def test_basic_authorization(self, world: tuple[KeyService, str]) -> None:
+        """Authorization: Basic base64(client_id:client_secret) works for private calls."""
+        service, url = world
+        cid, secret = portal_key(service)
+        basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
+        answer = httpx.get(
+            f"{url}/api/v2/private/list_api_keys", headers={"Authorization": f"Basic {basic}"}
+        ).json()
+        assert_valid(answer, "public_list_api_keys_response")
+        bad = base64.b64encode(f"{cid}:nope".encode()).decode()
+        refused = httpx.get(
+            f"{url}/api/v2/private/list_api_keys", headers={"Authorization": f"Basic {bad}"}
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == 13004
+
+    def test_missing_and_bad_tokens(self, world: tuple[KeyService, str]) -> None:
+        """No credentials: 10000; a forged token: 13009."""
+        _, url = world
+        assert call(url, "private/list_api_keys")["error"]["code"] == 10000
+        assert call(url, "private/list_api_keys", token="a.b")["error"]["code"] == 13009
+
+    def test_disabled_key_fails_on_the_next_request(self, world: tuple[KeyService, str]) -> None:
+        """Disabling a key through the API makes its own token fail on the very next request."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        own = next(
+            k
+            for k in call(url, "private/list_api_keys", token=token)["result"]
+            if k["client_id"] == cid
+        )
+        assert call(url, "private/disable_api_key", {"id": own["id"]}, token=token)["result"]
+        assert call(url, "private/list_api_keys", token=token)["error"]["code"] == 13009
+
+
+class TestMethods:
+    def test_seed_example_works_as_written(self, world: tuple[KeyService, str]) -> None:
+        """The seed's enable_api_key request, id 8580 and key 3, works and validates."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        for name in ("k2", "NewKeyName"):
+            created = call(
+                url,
+                "private/create_api_key",
+                {"max_scope": "trade:read", "name": name},
+                token=token,
+            )
+            assert_valid(created, "private_api_key_response")
+        assert created["result"]["id"] == 3
+        call(url, "private/disable_api_key", {"id": 3}, token=token)
+        seed = {
+            "jsonrpc": "2.0",
+            "id": 8580,
+            "method": "private/enable_api_key",
+            "params": {"id": 3},
+        }
+        answer = httpx.post(
+            f"{url}/api/v2/private/enable_api_key",
+            json=seed,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert_valid(answer, "private_api_key_response")
+        assert answer["id"] == 8580
+        assert answer["result"]["enabled"] is True
+        assert answer["result"]["name"] == "NewKeyName"
+        assert set(answer) >= {"jsonrpc", "usIn", "usOut", "usDiff", "testnet"}
+
+    def test_every_method_validates(self, world: tuple[KeyService, str]) -> None:
+        """create, edit, enable, disable, list, reset, rename, change scope, access log, remove."""
+        service, url = world
+        cid, secret = portal_key(service)
+        t = login(url, cid, secret)
+        made = call(
+            url,
+            "private/create_api_key",
+            {"max_scope": "account:read trade:read", "name": "bot", "enabled_features": []},
+            token=t,
+        )
+        assert_valid(made, "private_api_key_response")
+        key_id, first_secret = made["result"]["id"], made["result"]["client_secret"]
+        assert made["result"]["enabled"] is True
+        new_key = login(url, made["result"]["client_id"], first_secret)
+        assert new_key
+        steps = [
+            (
+                "private/edit_api_key",
+                {
+                    "id": key_id,
+                    "max_scope": "trade:read",
+                    "ip_whitelist": ["10.0.0.0/8"],
+                    "enabled": False,
+                },
+                "private_api_key_response",
+            ),
+            ("private/enable_api_key", {"id": key_id}, "private_api_key_response"),
+            (
+                "private/change_api_key_name",
+                {"id": key_id, "name": "bot2"},
+                "private_api_key_response",
+            ),
+            (
+                "private/change_scope_in_api_key",
+                {"id": key_id, "max_scope": "account:read"},
+                "private_api_key_response",
+            ),
+            ("private/disable_api_key", {"id": key_id}, "private_api_key_response"),
+            ("private/list_api_keys", {}, "public_list_api_keys_response"),
+            ("private/reset_api_key", {"id": key_id}, "private_api_key_response"),
+            ("private/get_access_log", {"count": 50}, "private_get_access_log_response"),
+            ("private/remove_api_key", {"id": key_id}, "ok_response"),
+        ]
+        results = {}
+        for method, params, schema in steps:
+            answer = call(url, method, params, token=t)
+            assert "result" in answer, (method, answer)
+            assert_valid(answer, schema)
+            results[method] = answer["result"]
+        assert results["private/reset_api_key"]["client_secret"] != first_secret
+        listed = {k["id"]: k for k in results["private/list_api_keys"]}
+        assert listed[key_id]["client_secret"].startswith("sha256:")
+        assert first_secret not in json.dumps(results["private/list_api_keys"])
+        logs = [e["log"] for e in results["private/get_access_log"]]
+        assert {
+            "new_api_key",
+            "enabled_api_key",
+            "disabled_api_key",
+            "changed_scope",
+            "reset_api_key",
+        } <= set(logs)
+
+    def test_get_with_query_parameters(self, world: tuple[KeyService, str]) -> None:
+        """GET /api/v2/private/<method>?<params> works like POST."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        answer = httpx.get(
+            f"{url}/api/v2/private/create_api_key",
+            params={"max_scope": "trade:read", "name": "viaget"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+        assert_valid(answer, "private_api_key_response")
+        assert answer["result"]["name"] == "viaget"
+
+    def test_post_to_api_root(self, world: tuple[KeyService, str]) -> None:
+        """POST /api/v2 with the method in the body works."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        body = {"jsonrpc": "2.0", "id": 7, "method": "private/list_api_keys", "params": {}}
+        answer = httpx.post(
+            f"{url}/api/v2", json=body, headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert_valid(answer, "public_list_api_keys_response")
+        assert answer["id"] == 7
+
+
+class TestRefusals:
+    def test_scope_rules(self, world: tuple[KeyService, str]) -> None:
+        """account:read cannot manage keys (13021); nobody manages keys above their scope (13403)."""
+        service, url = world
+        cid, secret = portal_key(service)
+        reader = login(url, cid, secret, scope="account:read")
+        assert call(url, "private/list_api_keys", token=reader)["result"]
+        assert (
+            call(url, "private/create_api_key", {"max_scope": "trade:read"}, token=reader)["error"][
+                "code"
+            ]
+            == 13021
+        )
+        writer = login(url, cid, secret)
+        above = call(
+            url, "private/create_api_key", {"max_scope": "wallet:read_write"}, token=writer
+        )
+        assert above["error"]["code"] == 13403
+
+    def test_other_owners_keys_are_not_found(self, world: tuple[KeyService, str]) -> None:
+        """A key of another account answers 13020 not_found and is left as it was."""
+        service, url = world
+        cid, secret = portal_key(service)
+        theirs = key_in_state(
+            service, State.ACTIVE, owner="acct2", name="theirs", max_scope="trade:read"
+        ).key.id
+        token = login(url, cid, secret)
+        answer = call(url, "private/disable_api_key", {"id": theirs}, token=token)
+        assert answer["error"]["code"] == 13020
+        assert service.get(theirs, owner="acct2").state is State.ACTIVE
+
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            (b"{not json", -32700),
+            (b'{"jsonrpc": "2.0", "id": 1, "method": "private/nope", "params": {}}', -32601),
+            (
+                b'{"jsonrpc": "2.0", "id": 1, "method": "private/enable_api_key", "params": {"id": "3"}}',
+                -32602,
+            ),
+            (b'{"jsonrpc": "1.0", "id": 1, "method": "public/auth"}', -32600),
+            (b"[1, 2]", -32600),
+        ],
+    )
+    def test_protocol_errors(self, world: tuple[KeyService, str], body: bytes, code: int) -> None:
+        """Malformed JSON, unknown methods, wrong types and bad envelopes get JSON-RPC errors."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        answer = httpx.post(
+            f"{url}/api/v2", content=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code in (400, 404)
+        assert answer.json()["error"]["code"] == code
+
+    def test_bad_arguments(self, world: tuple[KeyService, str]) -> None:
+        """A malformed scope or name is 11029 invalid_arguments, naming the parameter."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        answer = call(
+            url,
+            "private/create_api_key",
+            {"max_scope": "trade:read", "name": "bad name"},
+            token=token,
+        )
+        assert answer["error"]["code"] == 11029
+        assert answer["error"]["data"]["param"] == "name"
