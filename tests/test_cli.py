@@ -277,3 +277,54 @@ def test_json_on_diagram_and_demo(tmp_path: Path) -> None:
     assert diagram["diagram"].startswith("stateDiagram-v2")
     demo = ok(tmp_path, "demo")
     assert any("[removed]" in line for line in demo["transcript"])
+
+
+def test_serve_runs_the_api_on_the_default_store(tmp_path: Path) -> None:
+    """Keyturn serve answers Deribit's public/auth and list_api_keys for a key made by the CLI."""
+    import socket  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    made = ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read_write")
+    key_id = str(made["id"])
+    ok(tmp_path, "ack", key_id)
+    code = code_from(keyturn(tmp_path, "--dev", "activate", key_id).stderr)
+    ok(tmp_path, "verify", key_id, code)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "keyturn", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v2"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/public/auth", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        auth = httpx.get(
+            f"{url}/public/auth",
+            params={
+                "grant_type": "client_credentials",
+                "client_id": made["client_id"],
+                "client_secret": made["client_secret"],
+            },
+        ).json()
+        token = auth["result"]["access_token"]
+        keys = httpx.get(
+            f"{url}/private/list_api_keys", headers={"Authorization": f"Bearer {token}"}
+        ).json()["result"]
+        assert [k["client_id"] for k in keys] == [made["client_id"]]
+        assert keys[0]["enabled"] is True
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
