@@ -371,3 +371,47 @@ class TestRefusals:
         )
         assert answer["error"]["code"] == 11029
         assert answer["error"]["data"]["param"] == "name"
+
+
+class TestWebSocket:
+    def test_auth_then_calls_on_one_connection(self, world: tuple[KeyService, str]) -> None:
+        """public/auth over the socket authenticates the connection for private calls."""
+        from websockets.sync.client import connect  # noqa: PLC0415
+
+        service, url = world
+        cid, secret = portal_key(service)
+        with connect(url.replace("http://", "ws://") + "/ws/api/v2") as ws:
+
+            def ask(method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
+                ws.send(
+                    json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+                )
+                answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
+                return answer
+
+            assert ask("private/list_api_keys", {}, 1)["error"]["code"] == 10000
+            auth = ask(
+                "public/auth",
+                {"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
+                2,
+            )
+            assert_valid(auth, "public_auth_response")
+            listed = ask("private/list_api_keys", {}, 3)
+            assert_valid(listed, "public_list_api_keys_response")
+            assert listed["id"] == 3
+            made = ask("private/create_api_key", {"max_scope": "trade:read", "name": "ws"}, 4)
+            assert_valid(made, "private_api_key_response")
+            own = next(k for k in listed["result"] if k["client_id"] == cid)
+            assert "result" in ask("private/disable_api_key", {"id": own["id"]}, 5)
+            assert ask("private/list_api_keys", {}, 6)["error"]["code"] == 13009
+            ws.send("{not json")
+            assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+
+    def test_other_paths_are_refused(self, world: tuple[KeyService, str]) -> None:
+        """A WebSocket to any other path is closed at once."""
+        from websockets.exceptions import InvalidStatus  # noqa: PLC0415
+        from websockets.sync.client import connect  # noqa: PLC0415
+
+        _, url = world
+        with pytest.raises(InvalidStatus):
+            connect(url.replace("http://", "ws://") + "/ws/elsewhere").close()

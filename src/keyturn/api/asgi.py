@@ -4,6 +4,8 @@
   that reads as JSON, such as ``5``, ``true`` or ``["a"]``, is taken as that JSON value).
 * ``POST /api/v2/{public,private}/<method>``: a JSON-RPC body (its ``method`` may be left out).
 * ``POST /api/v2``: a JSON-RPC body naming its method.
+* ``/ws/api/v2``: JSON-RPC over WebSocket, one request per text message; a successful
+  ``public/auth`` on the connection authenticates the calls after it.
 
 Answers are JSON: HTTP 200 with ``result``, 400 with ``error`` (Deribit's codes). Plain ASGI, no
 framework: run it with any ASGI server (``keyturn serve`` uses uvicorn).
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY: Final = 64 * 1024
+WS_PATH: Final = "/ws/api/v2"
 _METHOD_PATH: Final = re.compile(r"/api/v2/((?:public|private)/[a-z_]{1,64})")
 
 
@@ -41,6 +44,15 @@ def _query_params(query: bytes) -> dict[str, Any]:
         except ValueError:
             params[name] = raw
     return params
+
+
+def _access_token(request: object, answer: dict[str, Any]) -> str | None:
+    """The access token a successful ``public/auth`` answered with, if this was one."""
+    if not isinstance(request, dict) or request.get("method") != "public/auth":
+        return None
+    result = answer.get("result")
+    token = result.get("access_token") if isinstance(result, dict) else None
+    return token if isinstance(token, str) else None
 
 
 @attrs.define
@@ -56,9 +68,10 @@ class Api:
                 await send({"type": message["type"] + ".complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1003})
             return
         status, body = await self._http(scope, receive)
         await send(
@@ -80,6 +93,36 @@ class Api:
             return status, {"jsonrpc": "2.0", "error": e.body()}
         answer = await self.rpc.handle(request, headers.get("authorization"), client_ip)
         return (400 if "error" in answer else 200), answer
+
+    async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """JSON-RPC over one WebSocket: a successful ``public/auth`` authenticates the connection.
+
+        Each text message is one request and gets one answer. A token that expires, or whose
+        key is disabled, fails the next call (13009), as over HTTP.
+        """
+        if (await receive())["type"] != "websocket.connect":
+            return
+        if scope["path"] != WS_PATH:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept"})
+        client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
+        authorization: str | None = None
+        while (message := await receive())["type"] == "websocket.receive":
+            text = message.get("text")
+            if text is None or len(text) > MAX_BODY:
+                answer = {"jsonrpc": "2.0", "error": RpcError(errors.INVALID_REQUEST).body()}
+            else:
+                try:
+                    request = json.loads(text)
+                except ValueError:
+                    answer = {"jsonrpc": "2.0", "error": RpcError(errors.PARSE_ERROR).body()}
+                else:
+                    answer = await self.rpc.handle(request, authorization, client_ip)
+                    token = _access_token(request, answer)
+                    if token is not None:
+                        authorization = f"Bearer {token}"
+            await send({"type": "websocket.send", "text": json.dumps(answer)})
 
     async def _request(self, scope: dict[str, Any], receive: Receive) -> Any:  # noqa: ANN401
         """The JSON-RPC request an HTTP request carries."""
