@@ -30,3 +30,33 @@ def test_testing_all_is_sorted_and_importable() -> None:
     assert keyturn.testing.__all__ == sorted(keyturn.testing.__all__)
     for name in keyturn.testing.__all__:
         assert hasattr(keyturn.testing, name)
+
+
+def test_optional_dependencies_stay_optional() -> None:
+    """Importing keyturn, its testing kit, its CLI and its stores loads no optional extra."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import sys, keyturn, keyturn.testing, keyturn.cli, keyturn.wiring, "
+        "keyturn.adapters.sqlite, keyturn.diagrams; "
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    done = subprocess.run(  # noqa: S603 (our interpreter)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(done.stdout.strip("[]\n").replace("'", "").split(", "))
+    optional = {
+        "psycopg",
+        "psycopg_pool",
+        "uvicorn",
+        "websockets",
+        "pygraphviz",
+        "aiosmtpd",
+        "statemachine",
+        "httpx",
+        "jsonschema",
+        "pytest",
+    }
+    assert loaded & optional == set()
+    assert {"transitions", "attrs", "structlog"} <= loaded
