@@ -20,7 +20,7 @@ from keyturn.errors import (
     InvalidInput,
 )
 from keyturn.hashing import new_id, new_token
-from keyturn.records import Challenge, Confirmation, Notification, NotificationKind
+from keyturn.records import Challenge, Confirmation, Notification
 from keyturn.time_rules import new_code
 
 if TYPE_CHECKING:
@@ -115,23 +115,17 @@ class Confirmations:
             request_digest=digest,
             code=code,
         )
-        notes = (
-            []
-            if issued.code is None
-            else [
-                Notification(
-                    id=new_id(),
-                    owner=owner,
-                    key_id=key_id,
-                    key_name="",
-                    kind=NotificationKind.CODE,
-                    subject=f"Your code to confirm {action.value}",
-                    created_at=now,
-                    code=issued.code,
-                    expires_at=code.expires_at,
-                )
-            ]
+        notice = decisions.code_notice(
+            notification_id=new_id(),
+            owner=owner,
+            key_id=key_id,
+            key_name="",
+            subject=f"Your code to confirm {action.value}",
+            code=issued.code,
+            sent_at=now,
+            expires_at=code.expires_at,
         )
+        notes = [] if notice is None else [notice]
         self.store.add_challenge(challenge, notes)
         self.logger.info(
             "confirmation_requested",

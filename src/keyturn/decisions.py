@@ -128,6 +128,33 @@ def _notice(key: ApiKey, event: str, now: datetime, notification_id: str) -> Not
     )
 
 
+def code_notice(
+    *,
+    notification_id: str,
+    owner: str,
+    key_id: int | None,
+    key_name: str,
+    subject: str,
+    code: str | None,
+    sent_at: datetime,
+    expires_at: datetime,
+) -> Notification | None:
+    """The message carrying a code for keyturn to deliver; ``None`` if the verifier sent it."""
+    if code is None:
+        return None
+    return Notification(
+        id=notification_id,
+        owner=owner,
+        key_id=key_id,
+        key_name=key_name,
+        kind=NotificationKind.CODE,
+        subject=subject,
+        created_at=sent_at,
+        code=code,
+        expires_at=expires_at,
+    )
+
+
 def _change(
     key: ApiKey,
     action: Action,

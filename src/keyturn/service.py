@@ -38,7 +38,6 @@ from keyturn.records import (
     Confirmation,
     IssuedSecret,
     Notification,
-    NotificationKind,
     Principal,
 )
 from keyturn.scope import Scope
@@ -253,19 +252,16 @@ class KeyService:
         def decide(key: ApiKey, now: datetime, _: Challenge | None) -> Change:
             decisions.check_send(key, action, now, self.policy)
             issued = self.verifier.issue(subject=f"activation:{key.id}", owner=key.owner)
-            notice = None
-            if issued.code is not None:
-                notice = Notification(
-                    id=new_id(),
-                    owner=key.owner,
-                    key_id=key.id,
-                    key_name=key.name,
-                    kind=NotificationKind.CODE,
-                    subject=f"Your code to activate API key {key.name!r}",
-                    created_at=now,
-                    code=issued.code,
-                    expires_at=now + self.policy.code_ttl,
-                )
+            notice = decisions.code_notice(
+                notification_id=new_id(),
+                owner=key.owner,
+                key_id=key.id,
+                key_name=key.name,
+                subject=f"Your code to activate API key {key.name!r}",
+                code=issued.code,
+                sent_at=now,
+                expires_at=now + self.policy.code_ttl,
+            )
             return decisions.code_sent(
                 key,
                 action,
