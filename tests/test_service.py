@@ -369,12 +369,7 @@ class TestConfirmations:
         self, confirming: KeyService, notifier: RecordingNotifier
     ) -> None:
         """A code sent to confirm one edit does not confirm a different edit."""
-        key_id = confirming.create(
-            owner="alice",
-            name="k1",
-            max_scope="account:read",
-            confirmation=self._confirm_create(confirming, notifier),
-        ).key.id
+        key_id = self._confirmed_key(confirming, notifier)
         with pytest.raises(ConfirmationRequired) as info:
             confirming.edit(key_id, owner="alice", name="asked")
         proof = Confirmation(info.value.challenge_id, notifier.last_code())
@@ -390,12 +385,7 @@ class TestConfirmations:
         self, confirming: KeyService, notifier: RecordingNotifier, clock: ManualClock
     ) -> None:
         """A wrong code is counted; an expired one is refused; the key stays unchanged."""
-        key_id = confirming.create(
-            owner="alice",
-            name="k1",
-            max_scope="account:read",
-            confirmation=self._confirm_create(confirming, notifier),
-        ).key.id
+        key_id = self._confirmed_key(confirming, notifier)
         with pytest.raises(ConfirmationRequired) as info:
             confirming.remove(key_id, owner="alice")
         cid = info.value.challenge_id
@@ -418,6 +408,15 @@ class TestConfirmations:
         proof = Confirmation(info.value.challenge_id, notifier.last_code())
         with pytest.raises(ChallengeInvalid, match="no such challenge"):
             confirming.create(owner="bob", name="k1", max_scope="account:read", confirmation=proof)
+
+    @classmethod
+    def _confirmed_key(cls, service: KeyService, notifier: RecordingNotifier) -> int:
+        """A key created through its confirmation code."""
+        proof = cls._confirm_create(service, notifier)
+        issued = service.create(
+            owner="alice", name="k1", max_scope="account:read", confirmation=proof
+        )
+        return issued.key.id
 
     @staticmethod
     def _confirm_create(service: KeyService, notifier: RecordingNotifier) -> Confirmation:

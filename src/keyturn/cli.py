@@ -352,13 +352,14 @@ def _cmd_serve(app: _App) -> None:
         msg = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
         raise StoreError(msg) from None
     args = app.args
+    master_key = wiring.server_key(args.db)
     service = wiring.build_service(
         store=wiring.open_store(args.db),
         notifier=_notifier(args),
-        master_key=wiring.server_key(args.db),
+        master_key=master_key,
         policy=wiring.API_POLICY,
     )
-    api = wiring.build_api(service, wiring.server_key(args.db))
+    api = wiring.build_api(service, master_key)
     print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
     try:
         uvicorn.run(api, host=args.host, port=args.port, log_level="warning")

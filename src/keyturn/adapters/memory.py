@@ -45,7 +45,6 @@ class InMemoryKeyStore:
     _by_client_id: dict[str, int] = attrs.field(factory=dict, init=False)
     _history: dict[int, list[HistoryEntry]] = attrs.field(factory=dict, init=False)
     _challenges: dict[str, Challenge] = attrs.field(factory=dict, init=False)
-    _outbox: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
     _undelivered: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
@@ -108,7 +107,7 @@ class InMemoryKeyStore:
 
     def _enqueue(self, notifications: Sequence[Notification]) -> None:
         for n in notifications:
-            self._outbox[n.id] = self._undelivered[n.id] = _Outbox(n)
+            self._undelivered[n.id] = _Outbox(n)
 
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
@@ -160,12 +159,11 @@ class InMemoryKeyStore:
         """Forget a delivered notification, code and all (the key's history is the audit)."""
         with self._lock:
             self._undelivered.pop(notification_id, None)
-            self._outbox.pop(notification_id, None)
 
     def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
         """Record a failed delivery, due again at ``retry_at``."""
         with self._lock:
-            e = self._outbox[notification_id]
+            e = self._undelivered[notification_id]
             e.due_at = retry_at
             e.claimed_until = None
             e.last_error = error[:500]
@@ -177,7 +175,7 @@ class InMemoryKeyStore:
     def stored_codes(self) -> Iterator[str]:
         """Codes still held in the outbox (undelivered ones only; for tests and audits)."""
         with self._lock:
-            codes = [e.notification.code for e in self._outbox.values()]
+            codes = [e.notification.code for e in self._undelivered.values()]
         return (c for c in codes if c is not None)
 
     def close(self) -> None:
