@@ -21,7 +21,16 @@ import uvicorn
 
 from keyturn import State, wiring
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
+from keyturn.testing.signing import (
+    ed25519_key,
+    now_ms,
+    public_pem,
+    rsa_key,
+    signature_header,
+    signature_params,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,7 +65,11 @@ def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
     """A service on a SQLite file, and the API serving it on a free loopback port."""
     store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
     service = wiring.build_service(
-        store=store, notifier=RecordingNotifier(), master_key=MASTER, policy=wiring.API_POLICY
+        store=store,
+        notifier=RecordingNotifier(),
+        master_key=MASTER,
+        policy=wiring.API_POLICY,
+        secret_box=SecretBox.generate(),
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -373,6 +386,99 @@ class TestRefusals:
         assert answer["error"]["data"]["param"] == "name"
 
 
+class TestSignatures:
+    def test_hmac_header_on_get_and_post(self, world: tuple[KeyService, str]) -> None:
+        """deri-hmac-sha256 over the verb, URI with query and body authenticates GET and POST."""
+        service, url = world
+        cid, secret = portal_key(service)
+        uri = "/api/v2/private/list_api_keys?extra=1"
+        header = signature_header(cid, secret, method="GET", uri=uri)
+        answer = httpx.get(url + uri, headers={"Authorization": header}).json()
+        assert_valid(answer, "public_list_api_keys_response")
+        body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "private/list_api_keys"})
+        header = signature_header(cid, secret, method="POST", uri="/api/v2", body=body)
+        posted = httpx.post(url + "/api/v2", content=body, headers={"Authorization": header})
+        assert_valid(posted.json(), "public_list_api_keys_response")
+
+    def test_hmac_header_refusals(self, world: tuple[KeyService, str]) -> None:
+        """A replayed nonce, a changed body, a stale timestamp or a garbled header is refused."""
+        service, url = world
+        cid, secret = portal_key(service)
+        uri = "/api/v2/private/list_api_keys"
+        header = signature_header(cid, secret, method="GET", uri=uri)
+        assert "result" in httpx.get(url + uri, headers={"Authorization": header}).json()
+        replay = httpx.get(url + uri, headers={"Authorization": header}).json()
+        assert replay["error"]["code"] == 13004
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "private/list_api_keys"})
+        signed_other = signature_header(cid, secret, method="POST", uri="/api/v2", body=body + " ")
+        changed = httpx.post(url + "/api/v2", content=body, headers={"Authorization": signed_other})
+        assert changed.json()["error"]["code"] == 13004
+        stale = signature_header(cid, secret, method="GET", uri=uri, timestamp=now_ms() - 61_000)
+        assert (
+            httpx.get(url + uri, headers={"Authorization": stale}).json()["error"]["code"] == 13004
+        )
+        garbled = httpx.get(url + uri, headers={"Authorization": "deri-hmac-sha256 id=x"}).json()
+        assert garbled["error"]["code"] == 11029
+
+    def test_client_signature_grant(self, world: tuple[KeyService, str]) -> None:
+        """public/auth with client_signature issues tokens; a replay of it is refused."""
+        service, url = world
+        cid, secret = portal_key(service)
+        params = signature_params(cid, secret, data="hello")
+        answer = call(url, "public/auth", params)
+        assert_valid(answer, "public_auth_response")
+        assert call(url, "private/list_api_keys", token=answer["result"]["access_token"])["result"]
+        assert call(url, "public/auth", params)["error"]["code"] == 13004
+
+    @pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+    def test_asymmetric_key_made_through_the_api(
+        self, world: tuple[KeyService, str], kind: str
+    ) -> None:
+        """A key created with a public key shows its MD5 fingerprint and signs in by signature only."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        private = ed25519_key() if kind == "ed25519" else rsa_key(2048)
+        made = call(
+            url,
+            "private/create_api_key",
+            {"max_scope": "trade:read", "name": "asym", "public_key": public_pem(private)},
+            token=token,
+        )
+        assert_valid(made, "private_api_key_response")
+        key = made["result"]
+        assert key["enabled"] is True
+        assert len(key["client_secret"]) == 32
+        assert key["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+        auth = call(url, "public/auth", signature_params(key["client_id"], private))
+        assert_valid(auth, "public_auth_response")
+        assert auth["result"]["scope"] == "trade:read"
+        uri = "/api/v2/private/list_api_keys"
+        header = signature_header(key["client_id"], private, method="GET", uri=uri)
+        listed = httpx.get(url + uri, headers={"Authorization": header}).json()
+        assert listed["error"]["code"] == 13021  # trade:read may not list keys: authenticated
+        credentials = {
+            "grant_type": "client_credentials",
+            "client_id": key["client_id"],
+            "client_secret": key["client_secret"],
+        }
+        assert call(url, "public/auth", credentials)["error"]["code"] == 13004
+
+    def test_short_rsa_key_is_refused_at_create(self, world: tuple[KeyService, str]) -> None:
+        """create_api_key with a 1024-bit RSA key is invalid_arguments and creates nothing."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        answer = call(
+            url,
+            "private/create_api_key",
+            {"max_scope": "trade:read", "public_key": public_pem(rsa_key(1024))},
+            token=token,
+        )
+        assert answer["error"]["code"] == 11029
+        assert len(service.list_keys(owner="acct1")) == 1
+
+
 class TestWebSocket:
     def test_auth_then_calls_on_one_connection(self, world: tuple[KeyService, str]) -> None:
         """public/auth over the socket authenticates the connection for private calls."""
@@ -406,6 +512,23 @@ class TestWebSocket:
             assert ask("private/list_api_keys", {}, 6)["error"]["code"] == 13009
             ws.send("{not json")
             assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+
+    def test_client_signature_over_the_socket(self, world: tuple[KeyService, str]) -> None:
+        """public/auth with client_signature authenticates a WebSocket connection."""
+        from websockets.sync.client import connect  # noqa: PLC0415
+
+        service, url = world
+        cid, secret = portal_key(service)
+        with connect(url.replace("http://", "ws://") + "/ws/api/v2") as ws:
+            params = signature_params(cid, secret)
+            ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": 1, "method": "public/auth", "params": params})
+            )
+            auth = json.loads(ws.recv(timeout=10))
+            assert_valid(auth, "public_auth_response")
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "private/list_api_keys"}))
+            listed = json.loads(ws.recv(timeout=10))
+            assert_valid(listed, "public_list_api_keys_response")
 
     def test_other_paths_are_refused(self, world: tuple[KeyService, str]) -> None:
         """A WebSocket to any other path is closed at once."""

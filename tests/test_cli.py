@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from keyturn.adapters.sqlite import SQLiteKeyStore
+
 
 def keyturn(
     cwd: Path, *args: str, env: dict[str, str] | None = None
@@ -328,3 +330,60 @@ def test_serve_runs_the_api_on_the_default_store(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+class TestRotateServerKey:
+    def test_rotation_reseals_and_finish_retires_the_old_key(self, tmp_path: Path) -> None:
+        """rotate-server-key adds k2 and re-seals every secret; --finish drops the unused k1."""
+        ok(tmp_path, "create", "--owner", "a", "--name", "one", "--scope", "trade:read")
+        ok(tmp_path, "create", "--owner", "a", "--name", "two", "--scope", "trade:read")
+        ring = tmp_path / "keyturn.db.seal"
+        assert ring.stat().st_mode & 0o777 == 0o600
+        assert set(json.loads(ring.read_text())["keys"]) == {"k1"}
+        rotated = ok(tmp_path, "rotate-server-key")
+        assert (rotated["current"], rotated["resealed"], rotated["left"]) == ("k2", 2, 0)
+        assert set(json.loads(ring.read_text())["keys"]) == {"k1", "k2"}
+        finished = ok(tmp_path, "rotate-server-key", "--finish")
+        assert (finished["resealed"], finished["dropped"], finished["in_use"]) == (
+            0,
+            ["k1"],
+            ["k2"],
+        )
+        assert set(json.loads(ring.read_text())["keys"]) == {"k2"}
+        db = SQLiteKeyStore(tmp_path / "keyturn.db")
+        sealed = [k.sealed_secret for k in db.list_keys()]
+        db.close()
+        assert all(s is not None and s.startswith("k2:") for s in sealed)
+
+    def test_ring_in_the_environment_is_not_rewritten(self, tmp_path: Path) -> None:
+        """With KEYTURN_SEAL_KEYS, rotating asks the operator to add the key; --finish re-seals."""
+        env1 = {"KEYTURN_SEAL_KEYS": "k1:" + "11" * 32}
+        done = keyturn(
+            tmp_path,
+            "--json",
+            "create",
+            "--owner",
+            "a",
+            "--name",
+            "n",
+            "--scope",
+            "trade:read",
+            env=env1,
+        )
+        assert done.returncode == 0, done.stderr
+        refused = keyturn(tmp_path, "rotate-server-key", env=env1)
+        assert refused.returncode == 2
+        assert "KEYTURN_SEAL_KEYS" in refused.stderr
+        env2 = {"KEYTURN_SEAL_KEYS": "k2:" + "22" * 32 + ",k1:" + "11" * 32}
+        finished = keyturn(tmp_path, "--json", "rotate-server-key", "--finish", env=env2)
+        assert finished.returncode == 0, finished.stderr
+        report = json.loads(finished.stdout)
+        assert (report["resealed"], report["in_use"], report["dropped"]) == (1, ["k2"], [])
+        assert not (tmp_path / "keyturn.db.seal").exists()
+
+    def test_hash_only_has_nothing_to_rotate(self, tmp_path: Path) -> None:
+        """With KEYTURN_SECRETS=hashed no secret is sealed and rotation says so."""
+        env = {"KEYTURN_SECRETS": "hashed"}
+        done = keyturn(tmp_path, "rotate-server-key", "--finish", env=env)
+        assert done.returncode == 2
+        assert "hashed" in done.stderr

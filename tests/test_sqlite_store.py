@@ -87,6 +87,26 @@ def test_forward_migration_from_an_old_file(tmp_path: Path) -> None:
     later.close()
 
 
+def test_a_version_1_file_gains_the_nonce_table_and_keeps_its_keys(tmp_path: Path) -> None:
+    """A file made by keyturn's first schema migrates to v2: keys stay, nonces now work."""
+
+    class Version1(SQLiteKeyStore):
+        MIGRATIONS = SQLiteKeyStore.MIGRATIONS[:1]
+
+    path = tmp_path / "k.db"
+    old = Version1(path)
+    issued = key_in_state(make_service(store=old, sealed=False), State.ACTIVE)
+    assert old.schema_version() == 1
+    old.close()
+    store = SQLiteKeyStore(path)
+    assert store.schema_version() == 2
+    assert store.get(issued.key.id) is not None
+    assert store.get(issued.key.id).state is State.ACTIVE  # type: ignore[union-attr]
+    now = issued.key.created_at
+    assert store.use_nonce("c", "n", expires_at=now, now=now - now.resolution)
+    store.close()
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A file written by a newer keyturn is refused with a message saying to upgrade."""
     path = tmp_path / "k.db"

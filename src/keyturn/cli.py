@@ -12,6 +12,7 @@ import getpass
 import io
 import json
 import logging
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from keyturn import diagrams, wiring
+from keyturn.adapters import seal_keys
 from keyturn.adapters.clocks import SystemClock
 from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
 from keyturn.lifecycle import ACTION_DOCS, Action, State
@@ -124,6 +126,7 @@ class _App:
                 notifier=_notifier(self.args),
                 master_key=wiring.server_key(self.args.db),
                 clock=self.clock,
+                secret_box=seal_keys.secret_box(wiring.database(self.args.db)),
             )
         return self._service
 
@@ -358,6 +361,7 @@ def _cmd_serve(app: _App) -> None:
         notifier=_notifier(args),
         master_key=master_key,
         policy=wiring.API_POLICY,
+        secret_box=seal_keys.secret_box(wiring.database(args.db)),
     )
     api = wiring.build_api(service, master_key)
     print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
@@ -365,6 +369,52 @@ def _cmd_serve(app: _App) -> None:
         uvicorn.run(api, host=args.host, port=args.port, log_level="warning")
     finally:
         service.store.close()
+
+
+def _cmd_rotate(app: _App) -> None:
+    """A new sealing key seals from now on; every sealed secret is re-sealed under it.
+
+    ``--finish`` adds no key: it re-seals what is left (keys created by servers still running
+    with the old ring) and then drops ring keys no record uses.
+    """
+    target = wiring.database(app.args.db)
+    path = seal_keys.ring_path(target)
+    in_env = bool(os.environ.get(seal_keys.ENV_KEYS))
+    if not app.args.finish:
+        if in_env or path is None:
+            raise InvalidInput(
+                seal_keys.ENV_KEYS,
+                "the ring is configured in the environment: put a new id:key first, restart "
+                "every server, then run rotate-server-key --finish",
+            )
+        if seal_keys.secret_box(target) is not None:
+            seal_keys.add_key(path)
+    service = app.service
+    box = service.secret_box
+    if box is None:
+        raise InvalidInput(seal_keys.ENV_MODE, "secrets are kept hashed only: nothing to rotate")
+    done, left = service.reseal_secrets()
+    in_use = {
+        k.sealed_secret.partition(":")[0] for k in service.store.list_keys() if k.sealed_secret
+    }
+    dropped: list[str] = []
+    if app.args.finish and left == 0 and path is not None and not in_env:
+        dropped = seal_keys.prune(path, in_use)
+    text = f"sealing key now {box.current}: re-sealed {done}, left under older keys {left}"
+    if dropped:
+        text += f"; dropped ring keys {', '.join(dropped)}"
+    elif not app.args.finish:
+        text += "; restart every server, then run: keyturn rotate-server-key --finish"
+    app.emit(
+        {
+            "current": box.current,
+            "resealed": done,
+            "left": left,
+            "in_use": sorted(in_use),
+            "dropped": dropped,
+        },
+        text,
+    )
 
 
 def _cmd_demo(app: _App) -> None:
@@ -481,6 +531,13 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.set_defaults(run=_cmd_serve)
+    rk = add("rotate-server-key", "seal client secrets under a new key; --finish retires old")
+    rk.add_argument(
+        "--finish",
+        action="store_true",
+        help="add no key: re-seal what is left, then drop ring keys no record uses",
+    )
+    rk.set_defaults(run=_cmd_rotate)
     dm = add("demo", "walk the whole lifecycle on a throwaway store with a simulated clock")
     dm.set_defaults(run=_cmd_demo)
     return p

@@ -469,6 +469,7 @@ def secret_reset(
     *,
     secret_digest: str,
     fingerprint: str,
+    sealed_secret: str | None,
     now: datetime,
     actor: str,
     notification_id: str,
@@ -486,6 +487,7 @@ def secret_reset(
         challenge=challenge,
         secret_digest=secret_digest,
         fingerprint=fingerprint,
+        sealed_secret=sealed_secret,
     )
 
 
@@ -497,7 +499,7 @@ def removed(
     notification_id: str,
     challenge: Challenge | None = None,
 ) -> Change:
-    """Removed for good; the record and its history stay."""
+    """Removed for good; the record and its history stay, the sealed secret does not."""
     return _change(
         key,
         Action.REMOVE,
@@ -509,6 +511,7 @@ def removed(
         challenge=challenge,
         pending=None,
         activation_origin=None,
+        sealed_secret=None,
     )
 
 

@@ -119,6 +119,23 @@ class KeyStore(Protocol):
         """Store a challenge one ``version`` above the stored one, else ConcurrentUpdate."""
         ...
 
+    def use_nonce(self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a signature's nonce; ``False`` if the client used it before and it is live.
+
+        A nonce is remembered until ``expires_at`` (the end of its signature's time window);
+        the check and the record are one atomic step, so two workers never both accept it.
+        """
+        ...
+
+    def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
+        """Replace the key's sealed secret ``expected`` by ``sealed`` (the same secret).
+
+        ``False``, writing nothing, if the stored sealed secret is no longer ``expected`` (the
+        secret was reset or the key removed meanwhile). Used when the sealing key is rotated;
+        it changes no property a client can see, so it writes no history.
+        """
+        ...
+
     def claim_deliveries(
         self, now: datetime, limit: int, only: Sequence[str] | None = None
     ) -> list[Delivery]:

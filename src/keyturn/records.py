@@ -41,7 +41,11 @@ class PendingCode:
 
 @attrs.frozen
 class ApiKey:
-    """One API key as stored. Holds no secret: only its keyed digest (hidden from repr)."""
+    """One API key as stored, with no secret in the clear.
+
+    It holds the secret's keyed digest and, where signatures need it, the secret sealed with
+    AES-GCM (:mod:`keyturn.sealing`); both are hidden from repr.
+    """
 
     id: int
     owner: str
@@ -57,6 +61,7 @@ class ApiKey:
     fingerprint: str
     secret_digest: str | None = attrs.field(default=None, repr=False)
     public_key: str | None = attrs.field(default=None, repr=False)
+    sealed_secret: str | None = attrs.field(default=None, repr=False)
     activation_origin: State | None = None
     pending: PendingCode | None = None
     consecutive_failures: int = 0

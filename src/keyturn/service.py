@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from keyturn.hashing import SecretHasher
     from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier
     from keyturn.records import HistoryEntry
+    from keyturn.sealing import SecretBox
+    from keyturn.signatures import SignedRequest
 
 T = TypeVar("T")
 
@@ -77,6 +79,7 @@ class KeyService:
     clock: Clock
     secret_hasher: SecretHasher
     policy: Policy = attrs.field(factory=Policy)
+    secret_box: SecretBox | None = None
     logger: Any = attrs.field(factory=get_logger)
     deliver_inline: bool = True
     relay: OutboxRelay = attrs.field(init=False)
@@ -95,7 +98,11 @@ class KeyService:
             deliver=self._deliver,
         )
         self._authenticator = Authenticator(
-            store=self.store, secret_hasher=self.secret_hasher, logger=self.logger
+            store=self.store,
+            secret_hasher=self.secret_hasher,
+            clock=self.clock,
+            logger=self.logger,
+            secret_box=self.secret_box,
         )
 
     # --- plumbing ---------------------------------------------------------------------------
@@ -166,6 +173,12 @@ class KeyService:
 
         return self._retrying(attempt)
 
+    def _seal(self, secret: str | None, client_id: str) -> str | None:
+        """The secret sealed for signatures, if this service keeps secrets recoverable."""
+        if secret is None or self.secret_box is None:
+            return None
+        return self.secret_box.seal(secret, context=client_id)
+
     def _actor(self, actor: object, owner: object) -> str:
         return validation.actor(owner if actor is None else actor)
 
@@ -212,10 +225,11 @@ class KeyService:
                 now=now,
             )
             secret = None if pem else new_secret()
+            client_id = new_client_id()
             key = ApiKey(
                 id=0,
                 owner=who,
-                client_id=new_client_id(),
+                client_id=client_id,
                 state=State.CREATED,
                 version=0,
                 created_at=now,
@@ -223,6 +237,7 @@ class KeyService:
                 fingerprint=pem[1] if pem else self.secret_hasher.fingerprint(secret or ""),
                 secret_digest=self.secret_hasher.digest(secret) if secret else None,
                 public_key=pem[0] if pem else None,
+                sealed_secret=self._seal(secret, client_id),
                 **fields,  # type: ignore[arg-type]
             )
             change = decisions.created(
@@ -430,6 +445,7 @@ class KeyService:
                 key,
                 secret_digest=self.secret_hasher.digest(secret),
                 fingerprint=self.secret_hasher.fingerprint(secret),
+                sealed_secret=self._seal(secret, key.client_id),
                 now=now,
                 actor=by,
                 notification_id=new_id(),
@@ -497,3 +513,33 @@ class KeyService:
         Raises :class:`~keyturn.errors.AuthenticationFailed` with one message whatever failed.
         """
         return self._authenticator.authenticate(client_id, secret, source_ip=source_ip)
+
+    def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Principal:
+        """Check a signed request (:mod:`keyturn.signatures`): signature, window, nonce, state.
+
+        A key with a public key is checked against it; a key with a secret needs the secret
+        sealed (a service with a ``secret_box``). Raises
+        :class:`~keyturn.errors.AuthenticationFailed` with one message whatever failed.
+        """
+        return self._authenticator.authenticate_signature(signed, source_ip=source_ip)
+
+    def reseal_secrets(self) -> tuple[int, int]:
+        """Re-seal every sealed secret not under the box's current key.
+
+        Returns how many were re-sealed and how many still are not under the current key
+        (changed meanwhile: run again). Needs every old key still in the ring.
+        """
+        if self.secret_box is None:
+            raise InvalidInput("secret_box", "this service keeps no sealed secrets")
+        box, done = self.secret_box, 0
+        for key in self.store.list_keys():
+            if key.sealed_secret is not None and box.needs_reseal(key.sealed_secret):
+                fresh = box.reseal(key.sealed_secret, context=key.client_id)
+                done += self.store.reseal(key.id, expected=key.sealed_secret, sealed=fresh)
+        left = sum(
+            1
+            for k in self.store.list_keys()
+            if k.sealed_secret is not None and box.needs_reseal(k.sealed_secret)
+        )
+        self.logger.info("secrets_resealed", resealed=done, left=left, key_id_now=box.current)
+        return done, left

@@ -25,6 +25,7 @@ MAX_PUBLIC_KEY_LENGTH: Final = 16_384
 FEATURES: Final = frozenset({"restricted_block_trades", "block_trade_approval"})
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _PEM = re.compile(
     r"-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----", re.ASCII
@@ -121,8 +122,8 @@ def enabled_features(value: object) -> tuple[str, ...]:
 def public_key(value: object) -> tuple[str, str] | None:
     """A PEM ``PUBLIC KEY`` block; returns it normalised, with its MD5 fingerprint (Deribit's).
 
-    This checks the PEM envelope and base64 body; the key type (Ed25519, RSA of 2048 bits or
-    more) is checked where signatures are verified.
+    The key must be Ed25519, or RSA of 2048 bits or more: anything else could never verify a
+    signature, so it is refused here rather than at the first login.
     """
     if value is None:
         return None
@@ -142,10 +143,13 @@ def public_key(value: object) -> tuple[str, str] | None:
         raise InvalidInput("public_key", "the PEM body is too short to be a public key")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     pem = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+    from keyturn.signatures import load_public_key  # noqa: PLC0415 (cryptography only when used)
+
+    load_public_key(pem)
     return pem, hashlib.md5(der, usedforsecurity=False).hexdigest()
 
 
-def source_ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def source_ip(value: object) -> IpAddress:
     """The address a request came from."""
     if not isinstance(value, str) or len(value) > 45:  # noqa: PLR2004 (longest IPv6 text)
         raise InvalidInput("source_ip", "must be an IP address string")

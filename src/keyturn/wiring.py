@@ -27,6 +27,7 @@ from keyturn.service import KeyService
 if TYPE_CHECKING:
     from keyturn.api.asgi import Api
     from keyturn.ports import Clock, KeyStore, Notifier
+    from keyturn.sealing import SecretBox
 
 DEFAULT_DB: Final = "keyturn.db"
 KEY_BYTES: Final = 32
@@ -151,9 +152,15 @@ def build_service(
     clock: Clock | None = None,
     policy: Policy | None = None,
     code_length: int = 6,
+    secret_box: SecretBox | None = None,
 ) -> KeyService:
-    """A service over ``store`` and ``notifier``, hashing under keys derived from ``master_key``."""
+    """A service over ``store`` and ``notifier``, hashing under keys derived from ``master_key``.
+
+    With ``secret_box`` the service also keeps every new secret sealed, so that the key can sign
+    requests with it (see :mod:`keyturn.adapters.seal_keys` for where the ring comes from).
+    """
     return KeyService(
+        secret_box=secret_box,
         store=store,
         verifier=HmacCodeVerifier(derive(master_key, "codes"), code_length),
         notifier=notifier,

@@ -13,6 +13,8 @@ import abc
 import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
+import attrs
+
 from keyturn.adapters import codec
 from keyturn.errors import ConcurrentUpdate, QuotaExceeded, StoreError
 from keyturn.records import Delivery
@@ -65,6 +67,17 @@ CREATE TABLE keyturn_outbox (
 );
 CREATE INDEX keyturn_outbox_due ON keyturn_outbox (due_at, created_at)
     WHERE delivered_at IS NULL
+"""
+
+#: The second schema: single-use nonces of signatures, remembered until their window ends.
+SCHEMA_V2: Final = """
+CREATE TABLE keyturn_nonces (
+    client_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at {int} NOT NULL,
+    PRIMARY KEY (client_id, nonce)
+);
+CREATE INDEX keyturn_nonces_expiry ON keyturn_nonces (expires_at)
 """
 
 #: How long a claimed notification stays away from other relays before it is due again (µs).
@@ -270,6 +283,34 @@ class SqlKeyStore(abc.ABC):
                 (key_id,),
             ).fetchall()
         return [codec.history_from_row(tuple(r)) for r in rows]
+
+    def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
+        """Swap the key's sealed secret if it is still ``expected`` (version unchanged)."""
+        with self._write() as cur:
+            row = self._run(cur, "SELECT data FROM keyturn_keys WHERE id = ?", (key_id,)).fetchone()
+            key = codec.key_from_json(row[0]) if row else None
+            if key is None or key.sealed_secret != expected:
+                return False
+            self._run(
+                cur,
+                "UPDATE keyturn_keys SET data = ? WHERE id = ?",
+                (codec.key_to_json(attrs.evolve(key, sealed_secret=sealed)), key_id),
+            )
+            return True
+
+    # --- nonces -----------------------------------------------------------------------------
+
+    def use_nonce(self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a nonce unless the client used it and it is still remembered."""
+        with self._write() as cur:
+            self._run(cur, "DELETE FROM keyturn_nonces WHERE expires_at <= ?", (codec.to_us(now),))
+            inserted = self._run(
+                cur,
+                "INSERT INTO keyturn_nonces (client_id, nonce, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (client_id, nonce, codec.to_us(expires_at)),
+            ).rowcount
+        return inserted == 1
 
     # --- challenges -------------------------------------------------------------------------
 

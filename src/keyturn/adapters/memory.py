@@ -46,6 +46,7 @@ class InMemoryKeyStore:
     _history: dict[int, list[HistoryEntry]] = attrs.field(factory=dict, init=False)
     _challenges: dict[str, Challenge] = attrs.field(factory=dict, init=False)
     _undelivered: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
+    _nonces: dict[tuple[str, str], datetime] = attrs.field(factory=dict, init=False)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
@@ -131,6 +132,25 @@ class InMemoryKeyStore:
         with self._lock:
             self._check_challenge(challenge)
             self._challenges[challenge.id] = challenge
+
+    def use_nonce(self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime) -> bool:
+        """Record a nonce unless the client used it and it is still remembered."""
+        with self._lock:
+            for k in [k for k, until in self._nonces.items() if until <= now]:
+                del self._nonces[k]
+            if (client_id, nonce) in self._nonces:
+                return False
+            self._nonces[client_id, nonce] = expires_at
+            return True
+
+    def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
+        """Swap the key's sealed secret if it is still ``expected``."""
+        with self._lock:
+            key = self._keys.get(key_id)
+            if key is None or key.sealed_secret != expected:
+                return False
+            self._keys[key_id] = attrs.evolve(key, sealed_secret=sealed)
+            return True
 
     def claim_deliveries(
         self, now: datetime, limit: int, only: Sequence[str] | None = None

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 
+from keyturn import signatures
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 
@@ -87,11 +88,16 @@ class Api:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
         try:
-            request = await self._request(scope, receive)
+            request, body = await self._request(scope, receive)
         except RpcError as e:
             status = 404 if e.code == errors.METHOD_NOT_FOUND[0] else 400
             return status, {"jsonrpc": "2.0", "error": e.body()}
-        answer = await self.rpc.handle(request, headers.get("authorization"), client_ip)
+        query = scope.get("query_string", b"").decode("latin-1")
+        uri = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        signed = signatures.request_data(
+            scope["method"], uri + (f"?{query}" if query else ""), body
+        )
+        answer = await self.rpc.handle(request, headers.get("authorization"), client_ip, signed)
         return (400 if "error" in answer else 200), answer
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -124,26 +130,32 @@ class Api:
                         authorization = f"Bearer {token}"
             await send({"type": "websocket.send", "text": json.dumps(answer)})
 
-    async def _request(self, scope: dict[str, Any], receive: Receive) -> Any:  # noqa: ANN401
-        """The JSON-RPC request an HTTP request carries."""
+    async def _request(self, scope: dict[str, Any], receive: Receive) -> tuple[Any, str]:
+        """The JSON-RPC request an HTTP request carries, and its body as text."""
         path, verb = scope["path"], scope["method"]
         match = _METHOD_PATH.fullmatch(path)
         if verb == "GET" and match:
-            return {
+            request = {
                 "jsonrpc": "2.0",
                 "method": match.group(1),
                 "params": _query_params(scope.get("query_string", b"")),
             }
+            return request, ""
         if verb != "POST" or not (match or path == "/api/v2"):
             raise RpcError(errors.METHOD_NOT_FOUND)
-        request = await self._json_body(receive)
+        raw = await self._body(receive)
+        try:
+            text = raw.decode()
+            request = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise RpcError(errors.PARSE_ERROR) from None
         if match and isinstance(request, dict):
             request.setdefault("method", match.group(1))
             if request["method"] != match.group(1):
                 raise RpcError(errors.INVALID_REQUEST, {"reason": "method differs from path"})
-        return request
+        return request, text
 
-    async def _json_body(self, receive: Receive) -> Any:  # noqa: ANN401
+    async def _body(self, receive: Receive) -> bytes:
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -154,7 +166,4 @@ class Api:
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        try:
-            return json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError):
-            raise RpcError(errors.PARSE_ERROR) from None
+        return b"".join(chunks)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from keyturn import signatures
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
@@ -80,6 +81,15 @@ def _basic(value: str) -> tuple[str, str]:
     return client_id, secret
 
 
+@attrs.frozen
+class _Credential:
+    """What a private call authenticates with: its header, its peer and what it signed."""
+
+    authorization: str | None = attrs.field(repr=False)
+    client_ip: str
+    request_data: str | None = attrs.field(repr=False)
+
+
 @attrs.define(kw_only=True)
 class Rpc:
     """Deribit's API-key methods over a :class:`~keyturn.service.KeyService`."""
@@ -89,14 +99,23 @@ class Rpc:
     testnet: bool = False
 
     async def handle(
-        self, request: object, authorization: str | None, client_ip: str
+        self,
+        request: object,
+        authorization: str | None,
+        client_ip: str,
+        request_data: str | None = None,
     ) -> dict[str, Any]:
-        """The response envelope for one decoded JSON-RPC request."""
+        """The response envelope for one decoded JSON-RPC request.
+
+        ``request_data`` is what a ``deri-hmac-sha256`` header signs (method, URI and body of
+        the HTTP request; :func:`keyturn.signatures.request_data`); ``None`` where there is no
+        such header (WebSocket).
+        """
         us_in = time.time_ns() // 1000
         request_id = request.get("id") if isinstance(request, dict) else None
         try:
             method, params = _method_and_params(request)
-            result = await self._call(method, params, authorization, client_ip)
+            result = await self._call(method, params, authorization, client_ip, request_data)
             body: dict[str, Any] = {"result": result}
         except RpcError as e:
             body = {"error": e.body()}
@@ -116,7 +135,12 @@ class Rpc:
         }
 
     async def _call(
-        self, method: str, params: dict[str, Any], authorization: str | None, client_ip: str
+        self,
+        method: str,
+        params: dict[str, Any],
+        authorization: str | None,
+        client_ip: str,
+        request_data: str | None,
     ) -> Any:  # noqa: ANN401
         if method == "public/auth":
             return await asyncio.to_thread(self._auth, params, client_ip)
@@ -124,7 +148,8 @@ class Rpc:
         if handler is None:
             raise RpcError(errors.METHOD_NOT_FOUND, {"method": method[:64]})
         need, run = handler
-        return await asyncio.to_thread(self._private, run, need, params, authorization, client_ip)
+        credential = _Credential(authorization, client_ip, request_data)
+        return await asyncio.to_thread(self._private, run, need, params, credential)
 
     # --- authentication -----------------------------------------------------------------
 
@@ -139,6 +164,15 @@ class Rpc:
                 _param(params, "client_secret", str, required=True),
                 source_ip=client_ip,
             )
+        elif grant_type == "client_signature":
+            signed = signatures.signed_request(
+                _param(params, "client_id", str, required=True),
+                _param(params, "timestamp", int, required=True),
+                _param(params, "nonce", str) or "",
+                _param(params, "data", str) or "",
+                _param(params, "signature", str, required=True),
+            )
+            principal = self.service.authenticate_signature(signed, source_ip=client_ip)
         elif grant_type == "refresh_token":
             token = _param(params, "refresh_token", str, required=True)
             try:
@@ -148,14 +182,25 @@ class Rpc:
         else:
             raise RpcError(
                 errors.INVALID_ARGUMENTS,
-                {"param": "grant_type", "reason": "supported: client_credentials, refresh_token"},
+                {
+                    "param": "grant_type",
+                    "reason": "supported: client_credentials, client_signature, refresh_token",
+                },
             )
         return self.tokens.grant(principal, requested, now).result()
 
-    def _principal(self, authorization: str | None, client_ip: str) -> Principal:
+    def _principal(self, credential: _Credential) -> Principal:
+        authorization, client_ip = credential.authorization, credential.client_ip
         if not authorization:
             raise RpcError(errors.AUTHORIZATION_REQUIRED)
         scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == signatures.HEADER_SCHEME:
+            if credential.request_data is None:
+                raise RpcError(
+                    errors.AUTHORIZATION_REQUIRED, {"reason": "signature headers need HTTP"}
+                )
+            signed = signatures.parse_header(value, request_data=credential.request_data)
+            return self.service.authenticate_signature(signed, source_ip=client_ip)
         if scheme.lower() == "bearer":
             try:
                 return self.tokens.check(value.strip(), "access", self.service.clock.now())
@@ -171,10 +216,9 @@ class Rpc:
         run: Callable[[Rpc, Principal, dict[str, Any]], Any],
         need: Scope,
         params: dict[str, Any],
-        authorization: str | None,
-        client_ip: str,
+        credential: _Credential,
     ) -> Any:  # noqa: ANN401
-        principal = self._principal(authorization, client_ip)
+        principal = self._principal(credential)
         if not principal.max_scope.covers(need):
             raise RpcError(errors.FORBIDDEN, {"reason": f"needs scope {need}"})
         return run(self, principal, params)

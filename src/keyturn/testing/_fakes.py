@@ -20,6 +20,7 @@ from keyturn.hashing import SecretHasher, new_token
 from keyturn.lifecycle import State
 from keyturn.policy import Policy
 from keyturn.ports import IssuedCode
+from keyturn.sealing import SecretBox
 from keyturn.service import KeyService
 
 if TYPE_CHECKING:
@@ -76,10 +77,19 @@ def make_service(
     clock: Clock | None = None,
     policy: Policy | None = None,
     logger: Any = None,  # noqa: ANN401
+    secret_box: SecretBox | None = None,
+    sealed: bool = True,
 ) -> KeyService:
-    """A service over fakes: memory store, known codes, recording notifier, manual clock."""
+    """A service over fakes: memory store, known codes, recording notifier, manual clock.
+
+    Secrets are kept sealed under a fresh ring (``secret_box``, else a generated one) unless
+    ``sealed`` is false (hashes only).
+    """
     extra = {"logger": logger} if logger is not None else {}
+    if secret_box is None and sealed:
+        secret_box = SecretBox.generate()
     return KeyService(
+        secret_box=secret_box,
         store=store if store is not None else InMemoryKeyStore(),
         verifier=verifier if verifier is not None else KnownCodeVerifier(),
         notifier=notifier if notifier is not None else RecordingNotifier(),

@@ -61,6 +61,7 @@ def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
         updated_at=T0,
         fingerprint="sha256:0011223344556677",
         secret_digest="ab" * 32,
+        sealed_secret="k1:" + "A" * 80,
     )
 
 
@@ -280,3 +281,26 @@ class KeyStoreContract:
         with pytest.raises(ConcurrentUpdate):
             store.insert(attrs.evolve(creation(new_key()), challenge=used), max_live_per_owner=8)
         assert len(store.list_keys("alice")) == 1
+
+    def test_nonce_is_accepted_once_while_remembered(self, store: KeyStore) -> None:
+        """A nonce is accepted once per client until it expires; other clients are separate."""
+        until = T0 + timedelta(seconds=60)
+        assert store.use_nonce("c1", "n", expires_at=until, now=T0)
+        assert not store.use_nonce("c1", "n", expires_at=until, now=T0 + timedelta(seconds=59))
+        assert store.use_nonce("c2", "n", expires_at=until, now=T0)
+        assert store.use_nonce("c1", "n2", expires_at=until, now=T0)
+        assert store.use_nonce("c1", "n", expires_at=until + timedelta(seconds=60), now=until)
+
+    def test_reseal_swaps_only_the_expected_value(self, store: KeyStore) -> None:
+        """Re-sealing swaps the expected sealed value, same version; otherwise it writes nothing."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        assert key.sealed_secret is not None
+        resealed = "k2:BBBB"
+        assert store.reseal(key.id, expected=key.sealed_secret, sealed=resealed)
+        assert store.get(key.id) == attrs.evolve(key, sealed_secret=resealed)
+        assert not store.reseal(key.id, expected=key.sealed_secret, sealed="k3:CCCC")
+        assert not store.reseal(key.id + 1000, expected="x", sealed="k3:CCCC")
+        stored = store.get(key.id)
+        assert stored is not None
+        assert stored.sealed_secret == resealed
+        assert len(store.history(key.id)) == 1

@@ -1,0 +1,119 @@
+"""Where the sealing key ring lives: ``KEYTURN_SEAL_KEYS``, or a file beside the SQLite file.
+
+* ``KEYTURN_SEAL_KEYS="k2:<64 hex>,k1:<64 hex>"``: the ring, newest first; the first key seals.
+* Otherwise, for a SQLite database, ``<db>.seal`` (mode 0600): JSON ``{"current": id, "keys":
+  {id: hex}}``, created with one fresh key on first use and rewritten atomically on rotation.
+* ``KEYTURN_SECRETS=hashed`` keeps no sealed secrets at all (a bearer-only deployment: secrets
+  are only hashed, and signatures by secret are refused); so does a database that is not a local
+  file when no ring is configured.
+
+Like the server key, the ring must be kept, and kept out of database backups. This module reads
+and writes only the ring; :meth:`keyturn.service.KeyService.reseal_secrets` re-seals records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Final
+
+from keyturn.errors import InvalidInput, StoreError
+from keyturn.sealing import KEY_BYTES, SecretBox
+
+ENV_KEYS: Final = "KEYTURN_SEAL_KEYS"
+ENV_MODE: Final = "KEYTURN_SECRETS"
+
+
+def ring_from_env(text: str) -> SecretBox:
+    """The ring ``KEYTURN_SEAL_KEYS`` describes (first key seals)."""
+    keys: dict[str, bytes] = {}
+    for item in text.split(","):
+        key_id, sep, hex_key = item.strip().partition(":")
+        try:
+            key = bytes.fromhex(hex_key)
+        except ValueError:
+            key = b""
+        if not sep or len(key) != KEY_BYTES or key_id in keys:
+            raise InvalidInput(ENV_KEYS, "must be id:<64 hex digits>, comma-separated, ids unique")
+        keys[key_id] = key
+    return SecretBox(keys, next(iter(keys)))
+
+
+def ring_path(database: str) -> Path | None:
+    """The ring file beside a SQLite database, or ``None`` for a database that is not a file."""
+    if "://" in database or database == ":memory:":
+        return None
+    return Path(database + ".seal")
+
+
+def load_ring(path: Path) -> SecretBox:
+    """The ring stored in ``path``."""
+    try:
+        doc = json.loads(path.read_text())
+        keys = {str(k): bytes.fromhex(v) for k, v in doc["keys"].items()}
+        return SecretBox(keys, str(doc["current"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidInput):
+        msg = f"the sealing key ring {path} is unreadable or damaged"
+        raise StoreError(msg) from None
+
+
+def save_ring(path: Path, box: SecretBox) -> None:
+    """Write ``box`` to ``path`` atomically, readable by the owner only."""
+    doc = {"current": box.current, "keys": {k: v.hex() for k, v in box.keys.items()}}
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as e:
+        msg = f"cannot write the sealing key ring {path}: {e.strerror}"
+        raise StoreError(msg) from None
+
+
+def _new_key_id(box: SecretBox | None) -> str:
+    taken = set() if box is None else set(box.keys)
+    n = len(taken) + 1
+    while f"k{n}" in taken:
+        n += 1
+    return f"k{n}"
+
+
+def secret_box(database: str) -> SecretBox | None:
+    """The ring for ``database`` from the environment or its file; ``None`` for hashes only."""
+    mode = os.environ.get(ENV_MODE, "sealed")
+    if mode not in ("sealed", "hashed"):
+        raise InvalidInput(ENV_MODE, "must be sealed or hashed")
+    if mode == "hashed":
+        return None
+    if text := os.environ.get(ENV_KEYS):
+        return ring_from_env(text)
+    path = ring_path(database)
+    if path is None:
+        return None
+    if not path.exists():
+        save_ring(path, SecretBox({"k1": secrets.token_bytes(KEY_BYTES)}, "k1"))
+    return load_ring(path)
+
+
+def add_key(path: Path) -> SecretBox:
+    """Add a fresh key to the ring file and make it the one that seals; return the new ring."""
+    box = load_ring(path)
+    key_id = _new_key_id(box)
+    grown = SecretBox({**box.keys, key_id: secrets.token_bytes(KEY_BYTES)}, key_id)
+    save_ring(path, grown)
+    return grown
+
+
+def prune(path: Path, in_use: set[str]) -> list[str]:
+    """Drop from the ring file every key neither current nor in ``in_use``; return their ids."""
+    box = load_ring(path)
+    keep = {k: v for k, v in box.keys.items() if k == box.current or k in in_use}
+    dropped = sorted(set(box.keys) - set(keep))
+    if dropped:
+        save_ring(path, SecretBox(keep, box.current))
+    return dropped
