@@ -6,6 +6,7 @@ known one. A signature (:mod:`keyturn.signatures`) is checked against the key's 
 against an HMAC under its secret opened from its sealed copy; its timestamp must be in the window
 and its nonce unused (the store records it atomically, so two workers never both accept one).
 Every failure has one message; the reason goes only to the error's ``reason`` and the log.
+Both checks are operations that yield their store calls (:mod:`keyturn.effects`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import attrs
 
 from keyturn import signatures, validation
+from keyturn.effects import STORE
 from keyturn.errors import AuthenticationFailed, InvalidInput
 from keyturn.records import ApiKey, Principal
 from keyturn.sealing import SealError
 
 if TYPE_CHECKING:
+    from keyturn.effects import Op
     from keyturn.hashing import SecretHasher
-    from keyturn.ports import Clock, KeyStore
+    from keyturn.ports import Clock
     from keyturn.sealing import SecretBox
     from keyturn.signatures import SignedRequest
 
@@ -34,13 +37,14 @@ _DUMMY_SECRET: Final = "0" * 43
 class Authenticator:
     """Authenticates API clients against a key store."""
 
-    store: KeyStore
     secret_hasher: SecretHasher
     clock: Clock
     logger: Any
     secret_box: SecretBox | None = None
 
-    def authenticate(self, client_id: object, secret: object, *, source_ip: object) -> Principal:
+    def authenticate(
+        self, client_id: object, secret: object, *, source_ip: object
+    ) -> Op[Principal]:
         """The principal for these credentials, or :class:`AuthenticationFailed`."""
         for field, value in (("client_id", client_id), ("client_secret", secret)):
             if not isinstance(value, str) or not value or len(value) > MAX_CREDENTIAL_LENGTH:
@@ -48,13 +52,13 @@ class Authenticator:
         assert isinstance(client_id, str)  # noqa: S101 (narrowing after the loop above)
         assert isinstance(secret, str)  # noqa: S101
         ip = validation.source_ip(source_ip)
-        key = self.store.get_by_client_id(client_id)
+        key: ApiKey | None = yield STORE.get_by_client_id(client_id)
         digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
         ok = self.secret_hasher.matches(secret, digest)
         good = key if key is not None and key.secret_digest is not None and ok else None
         return self._admit(good, client_id, str(ip), ip)
 
-    def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Principal:
+    def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Op[Principal]:
         """The principal for a signed request, or :class:`AuthenticationFailed`.
 
         The signature must match, its timestamp be within the window of the clock, and its
@@ -62,14 +66,15 @@ class Authenticator:
         """
         ip = validation.source_ip(source_ip)
         now = self.clock.now()
-        key = self.store.get_by_client_id(signed.client_id)
+        key: ApiKey | None = yield STORE.get_by_client_id(signed.client_id)
         ok = key is not None and self._signature_matches(key, signed)
         if ok and not signatures.in_window(signed.timestamp, now):
             self._refuse(signed.client_id, "timestamp_out_of_window", str(ip))
         if ok and key is not None:
             once = signed.nonce or "sig:" + signed.signature[:128]
             expires = signatures.nonce_expiry(signed.timestamp)
-            if not self.store.use_nonce(key.client_id, once, expires_at=expires, now=now):
+            fresh = yield STORE.use_nonce(key.client_id, once, expires_at=expires, now=now)
+            if not fresh:
                 self._refuse(signed.client_id, "nonce_reused", str(ip))
         return self._admit(key if ok else None, signed.client_id, str(ip), ip)
 

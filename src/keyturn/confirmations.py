@@ -3,7 +3,8 @@
 The first call of a confirmable action issues a challenge bound to the exact request and sends
 its code; the repeated call with ``Confirmation(challenge_id, code)`` consumes it, in the same
 store write as the action. The rules (binding, expiry, attempts, single use) are decided in
-:mod:`keyturn.decisions`; this module only asks the ports.
+:mod:`keyturn.decisions`; this module only asks the ports, as operations that yield their calls
+(:mod:`keyturn.effects`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import attrs
 
 from keyturn import decisions
+from keyturn.effects import STORE, VERIFIER
 from keyturn.errors import (
     ChallengeInvalid,
     CodeMismatch,
@@ -27,14 +29,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
+    from keyturn.effects import Op
     from keyturn.lifecycle import Action
     from keyturn.policy import Policy
-    from keyturn.ports import CodeVerifier, KeyStore
 
 
-def check_code_shape(verifier: CodeVerifier, code: object, action: Action) -> str:
+def check_code_shape(well_formed: Callable[[str], bool], code: object, action: Action) -> str:
     """``code`` if it has the shape of a code, else :class:`InvalidInput` (nothing counted)."""
-    if not isinstance(code, str) or not verifier.is_well_formed(code):
+    if not isinstance(code, str) or not well_formed(code):
         raise InvalidInput("code", "is not a well-formed verification code", action=action)
     return code
 
@@ -43,11 +45,10 @@ def check_code_shape(verifier: CodeVerifier, code: object, action: Action) -> st
 class Confirmations:
     """Issues and checks confirmation challenges for a service."""
 
-    store: KeyStore
-    verifier: CodeVerifier
+    well_formed: Callable[[str], bool]
     policy: Policy
     logger: Any
-    deliver: Callable[[Sequence[Notification]], None]
+    deliver: Callable[[Sequence[Notification]], Op[None]]
 
     def confirm(
         self,
@@ -58,20 +59,20 @@ class Confirmations:
         params: Mapping[str, str],
         confirmation: object,
         now: datetime,
-    ) -> Challenge | None:
+    ) -> Op[Challenge | None]:
         """The consumed challenge, if the policy wants ``action`` confirmed; else ``None``."""
         if action not in self.policy.confirm:
             return None
         digest = decisions.request_digest(action, key_id, params)
         if confirmation is None:
-            self._challenge(action, owner, key_id, digest, now)
+            yield from self._challenge(action, owner, key_id, digest, now)
         if not isinstance(confirmation, Confirmation):
             raise InvalidInput("confirmation", "must be a Confirmation", action=action.value)
         if not isinstance(confirmation.challenge_id, str) or len(confirmation.challenge_id) > 64:  # noqa: PLR2004
             raise ChallengeInvalid("no such challenge", action=action.value, key_id=key_id)
-        check_code_shape(self.verifier, confirmation.code, action)
+        check_code_shape(self.well_formed, confirmation.code, action)
         challenge = decisions.check_challenge(
-            self.store.get_challenge(confirmation.challenge_id),
+            (yield STORE.get_challenge(confirmation.challenge_id)),
             owner=owner,
             action=action,
             key_id=key_id,
@@ -79,14 +80,14 @@ class Confirmations:
             now=now,
             policy=self.policy,
         )
-        matched = self.verifier.check(
+        matched = yield VERIFIER.check(
             subject=f"challenge:{challenge.id}",
             ref=challenge.code.ref,
             candidate=confirmation.code,
         )
         checked = decisions.challenge_checked(challenge, matched=matched)
         if not matched:
-            self.store.save_challenge(checked)
+            yield STORE.save_challenge(checked)
             self.logger.info(
                 "confirmation_rejected",
                 key_id=key_id,
@@ -103,9 +104,9 @@ class Confirmations:
 
     def _challenge(
         self, action: Action, owner: str, key_id: int | None, digest: str, now: datetime
-    ) -> NoReturn:
+    ) -> Op[NoReturn]:
         challenge_id = new_token()
-        issued = self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
+        issued = yield VERIFIER.issue(subject=f"challenge:{challenge_id}", owner=owner)
         code = new_code(issued.ref, now, self.policy)
         challenge = Challenge(
             id=challenge_id,
@@ -126,7 +127,7 @@ class Confirmations:
             expires_at=code.expires_at,
         )
         notes = [] if notice is None else [notice]
-        self.store.add_challenge(challenge, notes)
+        yield STORE.add_challenge(challenge, notes)
         self.logger.info(
             "confirmation_requested",
             key_id=key_id,
@@ -134,7 +135,7 @@ class Confirmations:
             action=action.value,
             challenge_id=challenge_id,
         )
-        self.deliver(notes)
+        yield from self.deliver(notes)
         raise ConfirmationRequired(
             challenge_id=challenge_id,
             expires_at=code.expires_at,

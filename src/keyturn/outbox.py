@@ -5,24 +5,31 @@ A notification is written in the same atomic step as the change it reports (see
 marks it delivered (dropping its code) or failed (due again after an exponential backoff). A code
 whose expiry has passed before it could be delivered is dropped, not sent: it could no longer be
 used. The relay runs inline after a request (best effort), once from a command, or as a loop in a
-worker. "At least once" means a crash between delivery and marking can deliver a message twice;
-never zero times once committed.
+worker. One pass is an operation (:func:`relay_pass`) run by :class:`OutboxRelay` against sync
+ports and by :class:`AsyncOutboxRelay` against async ones. "At least once" means a crash between
+delivery and marking can deliver a message twice; never zero times once committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from keyturn import effects
 from keyturn._log import get_logger
+from keyturn.effects import NOTIFIER, STORE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from keyturn.ports import Clock, KeyStore, Notifier
+    from keyturn.effects import Op
+    from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock, KeyStore, Notifier
+    from keyturn.records import Delivery
 
 
 @attrs.frozen
@@ -39,14 +46,58 @@ class RelayReport:
         return self.delivered + self.failed + self.expired
 
 
-@attrs.define(kw_only=True)
-class OutboxRelay:
-    """Moves notifications from the store's outbox to the notifier."""
+class RelayRules(Protocol):
+    """What a relay pass needs to know: how many to claim, and how long to back off."""
 
-    store: KeyStore
-    notifier: Notifier
-    clock: Clock
-    logger: Any = attrs.field(factory=get_logger)
+    batch: int
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long to wait after the ``attempts``-th failed delivery."""
+        ...
+
+
+def relay_pass(
+    rules: RelayRules,
+    clock: Clock,
+    logger: Any,  # noqa: ANN401 (structlog loggers have no useful static type)
+    only: Sequence[str] | None = None,
+) -> Op[RelayReport]:
+    """One pass: deliver the notifications due now (up to ``batch``; of ``only``, if given).
+
+    Never raises for one message: a failure is recorded and retried later.
+    """
+    now = clock.now()
+    delivered = failed = expired = 0
+    claimed: list[Delivery] = yield STORE.claim_deliveries(now, rules.batch, only)
+    for d in claimed:
+        n = d.notification
+        log = logger.bind(notification_id=n.id, key_id=n.key_id, kind=n.kind.value)
+        if n.expires_at is not None and n.expires_at <= now:
+            yield STORE.mark_delivered(n.id, now)
+            log.warning("notification_expired", attempts=d.attempts)
+            expired += 1
+            continue
+        try:
+            yield NOTIFIER.deliver(n)
+        except Exception as e:  # noqa: BLE001 (any notifier failure means: retry later)
+            retry_at = now + rules.backoff(d.attempts)
+            yield STORE.mark_failed(n.id, retry_at, type(e).__name__)
+            log.warning(
+                "notification_failed",
+                attempts=d.attempts,
+                error=type(e).__name__,
+                retry_at=retry_at.isoformat(),
+            )
+            failed += 1
+        else:
+            yield STORE.mark_delivered(n.id, clock.now())
+            log.info("notification_delivered", attempts=d.attempts)
+            delivered += 1
+    return RelayReport(delivered, failed, expired)
+
+
+@attrs.define(kw_only=True)
+class _Backoff:
     batch: int = 100
     first_backoff: timedelta = timedelta(seconds=1)
     max_backoff: timedelta = timedelta(minutes=5)
@@ -56,38 +107,20 @@ class OutboxRelay:
         wait: timedelta = self.first_backoff * (2 ** max(0, attempts - 1))
         return min(wait, self.max_backoff)
 
-    def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
-        """Deliver the notifications due now (up to ``batch``; of ``only``, if given).
 
-        Never raises for one message: a failure is recorded and retried later.
-        """
-        now = self.clock.now()
-        delivered = failed = expired = 0
-        for d in self.store.claim_deliveries(now, self.batch, only):
-            n = d.notification
-            log = self.logger.bind(notification_id=n.id, key_id=n.key_id, kind=n.kind.value)
-            if n.expires_at is not None and n.expires_at <= now:
-                self.store.mark_delivered(n.id, now)
-                log.warning("notification_expired", attempts=d.attempts)
-                expired += 1
-                continue
-            try:
-                self.notifier.deliver(n)
-            except Exception as e:  # noqa: BLE001 (any notifier failure means: retry later)
-                retry_at = now + self.backoff(d.attempts)
-                self.store.mark_failed(n.id, retry_at, type(e).__name__)
-                log.warning(
-                    "notification_failed",
-                    attempts=d.attempts,
-                    error=type(e).__name__,
-                    retry_at=retry_at.isoformat(),
-                )
-                failed += 1
-            else:
-                self.store.mark_delivered(n.id, self.clock.now())
-                log.info("notification_delivered", attempts=d.attempts)
-                delivered += 1
-        return RelayReport(delivered, failed, expired)
+@attrs.define(kw_only=True)
+class OutboxRelay(_Backoff):
+    """Moves notifications from the store's outbox to the notifier."""
+
+    store: KeyStore
+    notifier: Notifier
+    clock: Clock
+    logger: Any = attrs.field(factory=get_logger)
+
+    def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
+        """Deliver the notifications due now (up to ``batch``; of ``only``, if given)."""
+        ports = {"store": self.store, "notifier": self.notifier}
+        return effects.run(relay_pass(self, self.clock, self.logger, only), ports)
 
     def run_forever(self, *, interval: float = 1.0, stop: threading.Event | None = None) -> None:
         """Run passes until ``stop`` is set, sleeping ``interval`` seconds when idle."""
@@ -95,3 +128,28 @@ class OutboxRelay:
         while not stop.is_set():
             if self.run_once().handled == 0:
                 stop.wait(interval)
+
+
+@attrs.define(kw_only=True)
+class AsyncOutboxRelay(_Backoff):
+    """:class:`OutboxRelay` over an async store and notifier: the same pass, awaited."""
+
+    store: AsyncKeyStore
+    notifier: AsyncNotifier
+    clock: Clock
+    logger: Any = attrs.field(factory=get_logger)
+
+    async def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
+        """Deliver the notifications due now (up to ``batch``; of ``only``, if given)."""
+        ports = {"store": self.store, "notifier": self.notifier}
+        return await effects.run_async(relay_pass(self, self.clock, self.logger, only), ports)
+
+    async def run_forever(
+        self, *, interval: float = 1.0, stop: asyncio.Event | None = None
+    ) -> None:
+        """Run passes until ``stop`` is set, sleeping ``interval`` seconds when idle."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            if (await self.run_once()).handled == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)

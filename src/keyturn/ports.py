@@ -158,3 +158,100 @@ class KeyStore(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+# --- async ports: the same shapes, awaited (for :class:`~keyturn.aio.AsyncKeyService`) --------
+
+
+class AsyncCodeVerifier(Protocol):
+    """:class:`CodeVerifier`, awaited: for a verifier that calls an outside service."""
+
+    async def issue(self, *, subject: str, owner: str) -> IssuedCode:
+        """Make a fresh code for ``subject``."""
+        ...
+
+    async def check(self, *, subject: str, ref: str, candidate: str) -> bool:
+        """Whether ``candidate`` is the code issued as ``ref`` for ``subject``."""
+        ...
+
+    def is_well_formed(self, candidate: str) -> bool:
+        """Whether ``candidate`` has the shape of a code (no I/O: checked before any lookup)."""
+        ...
+
+
+class AsyncNotifier(Protocol):
+    """:class:`Notifier`, awaited."""
+
+    async def deliver(self, notification: Notification) -> None:
+        """Send ``notification`` to its owner; raise on failure."""
+        ...
+
+
+class AsyncKeyStore(Protocol):
+    """:class:`KeyStore`, awaited: the same methods and promises, as coroutines."""
+
+    async def get(self, key_id: int) -> ApiKey | None:
+        """See :meth:`KeyStore.get`."""
+        ...
+
+    async def get_by_client_id(self, client_id: str) -> ApiKey | None:
+        """See :meth:`KeyStore.get_by_client_id`."""
+        ...
+
+    async def list_keys(self, owner: str | None = None) -> list[ApiKey]:
+        """See :meth:`KeyStore.list_keys`."""
+        ...
+
+    async def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+        """See :meth:`KeyStore.insert`."""
+        ...
+
+    async def apply(self, change: Change) -> None:
+        """See :meth:`KeyStore.apply`."""
+        ...
+
+    async def history(self, key_id: int) -> list[HistoryEntry]:
+        """See :meth:`KeyStore.history`."""
+        ...
+
+    async def add_challenge(
+        self, challenge: Challenge, notifications: Sequence[Notification]
+    ) -> None:
+        """See :meth:`KeyStore.add_challenge`."""
+        ...
+
+    async def get_challenge(self, challenge_id: str) -> Challenge | None:
+        """See :meth:`KeyStore.get_challenge`."""
+        ...
+
+    async def save_challenge(self, challenge: Challenge) -> None:
+        """See :meth:`KeyStore.save_challenge`."""
+        ...
+
+    async def use_nonce(
+        self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime
+    ) -> bool:
+        """See :meth:`KeyStore.use_nonce`."""
+        ...
+
+    async def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
+        """See :meth:`KeyStore.reseal`."""
+        ...
+
+    async def claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """See :meth:`KeyStore.claim_deliveries`."""
+        ...
+
+    async def mark_delivered(self, notification_id: str, now: datetime) -> None:
+        """See :meth:`KeyStore.mark_delivered`."""
+        ...
+
+    async def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
+        """See :meth:`KeyStore.mark_failed`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,89 @@
+"""How one service serves both sync and async callers: operations that yield their port calls.
+
+Every operation of the service (:mod:`keyturn.operations`, :mod:`keyturn.confirmations`,
+:mod:`keyturn.authentication`, :mod:`keyturn.outbox`) is a generator. Where it needs the world it
+yields a :class:`Call` (``key = yield STORE.get(key_id)``) and is sent the answer back, or has the
+port's exception thrown in at that point, so ``try``/``except`` around a ``yield`` works as around
+a call. A driver runs the generator against ports: :func:`run` against sync ones and
+:func:`run_async` against async ones (``await`` on each call). The rules are written once; the
+drivers are the only code that differs, and they hold no rule.
+
+This module must not import the rest of keyturn: it is the mechanism only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+#: An operation: yields :class:`Call` objects, is sent their results, returns a ``T``.
+Op = Generator["Call", Any, T]
+
+
+@attrs.frozen
+class Call:
+    """One request to a port: ``ports[port].method(*args, **kwargs)``."""
+
+    port: str
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Port:
+    """Builds the calls to one port: ``STORE.get(3)`` is ``Call("store", "get", (3,))``."""
+
+    name: str
+
+    def __getattr__(self, method: str) -> Callable[..., Call]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def call(*args: Any, **kwargs: Any) -> Call:  # noqa: ANN401
+            return Call(self.name, method, args, kwargs)
+
+        return call
+
+
+STORE = Port("store")
+VERIFIER = Port("verifier")
+NOTIFIER = Port("notifier")
+
+
+def run(op: Op[T], ports: Mapping[str, Any]) -> T:
+    """Run ``op`` to the end against sync ``ports``; return its result or raise its error."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = getattr(ports[call.port], call.method)(*call.args, **call.kwargs)
+        except Exception as e:  # noqa: BLE001 (handed to the operation, which decides)
+            error = e
+
+
+async def run_async(op: Op[T], ports: Mapping[str, Any]) -> T:
+    """Run ``op`` to the end against async ``ports`` (each call awaited)."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = await getattr(ports[call.port], call.method)(*call.args, **call.kwargs)
+        except Exception as e:  # noqa: BLE001 (handed to the operation, which decides)
+            error = e
