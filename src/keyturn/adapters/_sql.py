@@ -1,17 +1,20 @@
 """What every SQL key store shares: the queries, the transaction shape, and schema migrations.
 
-A subclass supplies connections and transactions (:meth:`SqlKeyStore._write` and
-:meth:`SqlKeyStore._read`), its dialect's DDL (``MIGRATIONS``), its placeholder, and the locks its
-database needs (an owner lock for the quota, row locks for outbox claims). Everything else, the
-queries, optimistic versions, history and outbox written in the same transaction as the change,
-lives here once. Tables are prefixed ``keyturn_`` so they can sit in an application's database.
+Each store method is a *program* (:class:`SqlPrograms`): a generator that yields the statements
+of one transaction (:class:`Q`) and is sent each one's result. :class:`SqlKeyStore` runs programs
+on a DB-API cursor; the async PostgreSQL store runs the same programs on psycopg's async cursor,
+so no query is written twice. A subclass supplies connections and transactions, its dialect's DDL
+(``MIGRATIONS``), its placeholder, and the locks its database needs (an owner lock for the quota,
+row locks for outbox claims). Tables are prefixed ``keyturn_`` so they can sit in an
+application's database.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -113,13 +116,313 @@ class Cursor(Protocol):
         ...
 
 
-class SqlKeyStore(abc.ABC):
-    """The :class:`~keyturn.ports.KeyStore` queries, over a subclass's connections."""
+T = TypeVar("T")
+Fetch = Literal["none", "one", "all", "rowcount"]
+
+
+@attrs.frozen
+class Q:
+    """One statement of a program, and what to send back: nothing, a row, all rows, a count."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+    fetch: Fetch = "none"
+
+
+#: A transaction's statements: yields :class:`Q`, is sent each result, returns a ``T``.
+Program = Generator[Q, Any, T]
+
+
+@attrs.frozen
+class Tx:
+    """How to run a program: in a write transaction or not, and what a duplicate means."""
+
+    write: bool
+    unique: str | None = None
+    key_id: int = 0
+
+
+READ: Final = Tx(write=False)
+WRITE: Final = Tx(write=True)
+
+
+def run_on(cur: Cursor, q: Q) -> Any:  # noqa: ANN401
+    """Execute ``q`` on a sync cursor and fetch what it asks for."""
+    cur.execute(q.sql, q.params)
+    if q.fetch == "one":
+        return cur.fetchone()
+    if q.fetch == "all":
+        return cur.fetchall()
+    if q.fetch == "rowcount":
+        return cur.rowcount
+    return None
+
+
+class SqlPrograms:
+    """The :class:`~keyturn.ports.KeyStore` queries as programs, for any dialect and driver."""
 
     #: One DDL script per schema version, oldest first. Never edit a released one: append.
     MIGRATIONS: ClassVar[tuple[str, ...]]
     placeholder: ClassVar[str] = "?"
     claim_lock: ClassVar[str] = ""
+    #: Statements that serialise one owner's inserts, and migrations (``None``: writes are serial).
+    owner_lock: ClassVar[str | None] = None
+    schema_lock: ClassVar[str | None] = None
+
+    def _q(self, text: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Q:
+        sql = text if self.placeholder == "?" else text.replace("?", self.placeholder)
+        return Q(sql, tuple(params), fetch)
+
+    def _is_unique_violation(self, error: Exception) -> bool:
+        """Whether ``error`` is the database refusing a duplicate unique value."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _unique(self, tx: Tx) -> Iterator[None]:
+        """Turn the database's duplicate-key refusal into ConcurrentUpdate (the caller retries)."""
+        try:
+            yield
+        except Exception as e:
+            if tx.unique is not None and self._is_unique_violation(e):
+                raise ConcurrentUpdate(tx.key_id, 0, action=tx.unique) from None
+            raise
+
+    # --- schema -----------------------------------------------------------------------------
+
+    def p_migrate(self) -> Program[int]:
+        """Bring the schema up to date; return its version."""
+        if self.schema_lock is not None:
+            yield self._q(self.schema_lock)
+        yield self._q("CREATE TABLE IF NOT EXISTS keyturn_schema (version INTEGER NOT NULL)")
+        row = yield self._q("SELECT version FROM keyturn_schema", fetch="one")
+        current = row[0] if row else 0
+        if current > len(self.MIGRATIONS):
+            msg = (
+                f"the database has keyturn schema version {current}, newer than this "
+                f"keyturn knows ({len(self.MIGRATIONS)}); upgrade keyturn"
+            )
+            raise StoreError(msg)
+        for script in self.MIGRATIONS[current:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    yield self._q(statement)
+        if row is None:
+            yield self._q("INSERT INTO keyturn_schema (version) VALUES (?)", (0,))
+        yield self._q("UPDATE keyturn_schema SET version = ?", (len(self.MIGRATIONS),))
+        return len(self.MIGRATIONS)
+
+    def p_schema_version(self) -> Program[int]:
+        """The schema version the database is at."""
+        row = yield self._q("SELECT version FROM keyturn_schema", fetch="one")
+        return int(row[0]) if row else 0
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def p_get(self, key_id: int) -> Program[ApiKey | None]:
+        """The key with this id, or ``None``."""
+        row = yield self._q("SELECT data FROM keyturn_keys WHERE id = ?", (key_id,), "one")
+        return codec.key_from_json(row[0]) if row else None
+
+    def p_get_by_client_id(self, client_id: str) -> Program[ApiKey | None]:
+        """The key with this client id, or ``None``."""
+        row = yield self._q(
+            "SELECT data FROM keyturn_keys WHERE client_id = ?", (client_id,), "one"
+        )
+        return codec.key_from_json(row[0]) if row else None
+
+    def p_list_keys(self, owner: str | None) -> Program[list[ApiKey]]:
+        """Keys of ``owner`` (or all), by id."""
+        if owner is None:
+            rows = yield self._q("SELECT data FROM keyturn_keys ORDER BY id", fetch="all")
+        else:
+            rows = yield self._q(
+                "SELECT data FROM keyturn_keys WHERE owner = ? ORDER BY id", (owner,), "all"
+            )
+        return [codec.key_from_json(r[0]) for r in rows]
+
+    def p_insert(self, change: Change, max_live_per_owner: int) -> Program[ApiKey]:
+        """Store a new key under the owner's quota, choosing its id."""
+        owner = change.key.owner
+        if self.owner_lock is not None:
+            yield self._q(self.owner_lock, (owner,))
+        live = yield self._q(
+            "SELECT COUNT(*) FROM keyturn_keys WHERE owner = ? AND live = 1", (owner,), "one"
+        )
+        if live[0] >= max_live_per_owner:
+            raise QuotaExceeded(owner, max_live_per_owner)
+        row = yield self._q(
+            "INSERT INTO keyturn_keys (owner, client_id, live, version, data) "
+            "VALUES (?, ?, 1, ?, '{}') RETURNING id",
+            (owner, change.key.client_id, change.key.version),
+            "one",
+        )
+        change = change.with_key_id(int(row[0]))
+        yield self._q(
+            "UPDATE keyturn_keys SET data = ? WHERE id = ?",
+            (codec.key_to_json(change.key), change.key.id),
+        )
+        yield from self._write_rest(change)
+        return change.key
+
+    def p_apply(self, change: Change) -> Program[None]:
+        """Store a change if the key is still at ``expected_version``, with its history."""
+        key = change.key
+        updated = yield self._q(
+            "UPDATE keyturn_keys SET live = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+            (int(key.live), key.version, codec.key_to_json(key), key.id, change.expected_version),
+            "rowcount",
+        )
+        if updated != 1:
+            raise ConcurrentUpdate(key.id, change.expected_version)
+        yield from self._write_rest(change)
+
+    def _write_rest(self, change: Change) -> Program[None]:
+        yield self._q(_INSERT_HISTORY, codec.history_row(change.history))
+        if change.challenge is not None:
+            yield from self._save_challenge(change.challenge)
+        yield from self._enqueue(change.notifications)
+
+    def p_history(self, key_id: int) -> Program[list[HistoryEntry]]:
+        """The key's audit trail, oldest first."""
+        rows = yield self._q(_SELECT_HISTORY, (key_id,), "all")
+        return [codec.history_from_row(tuple(r)) for r in rows]
+
+    def p_reseal(self, key_id: int, expected: str, sealed: str) -> Program[bool]:
+        """Swap the key's sealed secret if it is still ``expected`` (version unchanged)."""
+        row = yield self._q("SELECT data FROM keyturn_keys WHERE id = ?", (key_id,), "one")
+        key = codec.key_from_json(row[0]) if row else None
+        if key is None or key.sealed_secret != expected:
+            return False
+        yield self._q(
+            "UPDATE keyturn_keys SET data = ? WHERE id = ?",
+            (codec.key_to_json(attrs.evolve(key, sealed_secret=sealed)), key_id),
+        )
+        return True
+
+    # --- nonces -----------------------------------------------------------------------------
+
+    def p_use_nonce(
+        self, client_id: str, nonce: str, expires_at: datetime, now: datetime
+    ) -> Program[bool]:
+        """Record a nonce unless the client used it and it is still remembered."""
+        yield self._q("DELETE FROM keyturn_nonces WHERE expires_at <= ?", (codec.to_us(now),))
+        inserted = yield self._q(
+            "INSERT INTO keyturn_nonces (client_id, nonce, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (client_id, nonce, codec.to_us(expires_at)),
+            "rowcount",
+        )
+        return bool(inserted == 1)
+
+    # --- challenges -------------------------------------------------------------------------
+
+    def p_add_challenge(
+        self, challenge: Challenge, notifications: Sequence[Notification]
+    ) -> Program[None]:
+        """Store a new challenge and enqueue its code."""
+        yield self._q(
+            "INSERT INTO keyturn_challenges (id, version, data) VALUES (?, ?, ?)",
+            (challenge.id, challenge.version, codec.challenge_to_json(challenge)),
+        )
+        yield from self._enqueue(notifications)
+
+    def p_get_challenge(self, challenge_id: str) -> Program[Challenge | None]:
+        """The challenge with this id, or ``None``."""
+        row = yield self._q(
+            "SELECT data FROM keyturn_challenges WHERE id = ?", (challenge_id,), "one"
+        )
+        return codec.challenge_from_json(row[0]) if row else None
+
+    def _save_challenge(self, challenge: Challenge) -> Program[None]:
+        updated = yield self._q(
+            "UPDATE keyturn_challenges SET version = ?, data = ? WHERE id = ? AND version = ?",
+            (
+                challenge.version,
+                codec.challenge_to_json(challenge),
+                challenge.id,
+                challenge.version - 1,
+            ),
+            "rowcount",
+        )
+        if updated != 1:
+            raise ConcurrentUpdate(challenge.key_id or 0, challenge.version - 1)
+
+    def p_save_challenge(self, challenge: Challenge) -> Program[None]:
+        """Store a challenge one version above the stored one."""
+        yield from self._save_challenge(challenge)
+
+    # --- outbox -----------------------------------------------------------------------------
+
+    def _enqueue(self, notifications: Sequence[Notification]) -> Program[None]:
+        for n in notifications:
+            at = codec.to_us(n.created_at)
+            yield self._q(
+                "INSERT INTO keyturn_outbox (id, created_at, due_at, code, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (n.id, at, at, n.code, codec.notification_to_json(n)),
+            )
+
+    def p_claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None
+    ) -> Program[list[Delivery]]:
+        """Claim up to ``limit`` due notifications (of ``only``), oldest first, for a lease."""
+        t = codec.to_us(now)
+        where = "" if only is None else f" AND id IN ({', '.join('?' * len(only))})"
+        ids = yield self._q(
+            "SELECT id FROM keyturn_outbox WHERE delivered_at IS NULL AND due_at <= ? "  # noqa: S608 (claim_lock is a class constant)
+            "AND (claimed_until IS NULL OR claimed_until <= ?)"
+            f"{where} "
+            f"ORDER BY created_at, id LIMIT ?{self.claim_lock}",
+            (t, t, *(only or ()), limit),
+            "all",
+        )
+        claimed = []
+        for row in ids:
+            row_claimed = yield self._q(
+                "UPDATE keyturn_outbox SET claimed_until = ?, attempts = attempts + 1 "
+                "WHERE id = ? RETURNING data, code, attempts",
+                (t + CLAIM_LEASE_US, row[0]),
+                "one",
+            )
+            claimed.append(row_claimed)
+        return [Delivery(codec.notification_from_json(d, c), int(a)) for d, c, a in claimed]
+
+    def p_mark_delivered(self, notification_id: str, now: datetime) -> Program[bool]:
+        """Record delivery and drop the notification's code; whether a code was erased."""
+        erased = yield self._q(
+            "UPDATE keyturn_outbox SET code = NULL WHERE id = ? AND code IS NOT NULL",
+            (notification_id,),
+            "rowcount",
+        )
+        yield self._q(
+            "UPDATE keyturn_outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?",
+            (codec.to_us(now), notification_id),
+        )
+        return bool(erased)
+
+    def p_mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> Program[None]:
+        """Record a failed delivery, due again at ``retry_at``."""
+        yield self._q(
+            "UPDATE keyturn_outbox SET due_at = ?, claimed_until = NULL, last_error = ? "
+            "WHERE id = ?",
+            (codec.to_us(retry_at), error[:500], notification_id),
+        )
+
+    def p_pending_notifications(self) -> Program[int]:
+        """How many notifications wait for delivery."""
+        row = yield self._q(
+            "SELECT COUNT(*) FROM keyturn_outbox WHERE delivered_at IS NULL", fetch="one"
+        )
+        return int(row[0])
+
+    def p_stored_codes(self) -> Program[list[str]]:
+        """Codes still held in the outbox."""
+        rows = yield self._q("SELECT code FROM keyturn_outbox WHERE code IS NOT NULL", fetch="all")
+        return [r[0] for r in rows]
+
+
+class SqlKeyStore(SqlPrograms, abc.ABC):
+    """The :class:`~keyturn.ports.KeyStore`, running the programs on a subclass's connections."""
 
     @abc.abstractmethod
     def _write(self) -> AbstractContextManager[Cursor]:
@@ -129,307 +432,99 @@ class SqlKeyStore(abc.ABC):
     def _read(self) -> AbstractContextManager[Cursor]:
         """A cursor for reading."""
 
-    @abc.abstractmethod
-    def _is_unique_violation(self, error: Exception) -> bool:
-        """Whether ``error`` is the database refusing a duplicate unique value."""
-
-    def _lock_owner(self, cur: Cursor, owner: str) -> None:  # noqa: B027 (optional hook)
-        """Serialise inserts of one owner (for the quota); no-op where writes are serial."""
-
-    def _lock_schema(self, cur: Cursor) -> None:  # noqa: B027 (optional hook)
-        """Serialise migrations of concurrent processes; no-op where writes are serial."""
-
-    def close(self) -> None:  # noqa: B027 (optional hook)
+    def close(self) -> None:
         """Release connections and files."""
 
-    def _after_code_dropped(self) -> None:  # noqa: B027 (optional hook)
+    def _after_code_dropped(self) -> None:
         """Called after a delivered code was erased; a store may scrub old copies from disk."""
 
-    @contextlib.contextmanager
-    def _unique(self, action: str, key_id: int = 0) -> Iterator[None]:
-        """Turn the database's duplicate-key refusal into ConcurrentUpdate (the caller retries)."""
-        try:
-            yield
-        except Exception as e:
-            if self._is_unique_violation(e):
-                raise ConcurrentUpdate(key_id, 0, action=action) from None
-            raise
-
-    def _sql(self, text: str) -> str:
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
-
-    def _run(self, cur: Cursor, text: str, params: Sequence[Any] = ()) -> Cursor:
-        cur.execute(self._sql(text), params)
-        return cur
-
-    # --- schema -----------------------------------------------------------------------------
+    def _drive(self, program: Program[T], tx: Tx = READ) -> T:
+        with self._unique(tx), self._write() if tx.write else self._read() as cur:
+            value: Any = None
+            while True:
+                try:
+                    q = program.send(value)
+                except StopIteration as stop:
+                    result: T = stop.value
+                    return result
+                value = run_on(cur, q)
 
     def migrate(self) -> int:
         """Bring the schema up to date; return its version. Safe to run from many processes."""
-        with self._write() as cur:
-            self._lock_schema(cur)
-            self._run(cur, "CREATE TABLE IF NOT EXISTS keyturn_schema (version INTEGER NOT NULL)")
-            row = self._run(cur, "SELECT version FROM keyturn_schema").fetchone()
-            current = row[0] if row else 0
-            if current > len(self.MIGRATIONS):
-                msg = (
-                    f"the database has keyturn schema version {current}, newer than this "
-                    f"keyturn knows ({len(self.MIGRATIONS)}); upgrade keyturn"
-                )
-                raise StoreError(msg)
-            for script in self.MIGRATIONS[current:]:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self._run(cur, statement)
-            if row is None:
-                self._run(cur, "INSERT INTO keyturn_schema (version) VALUES (?)", (0,))
-            self._run(cur, "UPDATE keyturn_schema SET version = ?", (len(self.MIGRATIONS),))
-            return len(self.MIGRATIONS)
+        return self._drive(self.p_migrate(), WRITE)
 
     def schema_version(self) -> int:
         """The schema version the database is at."""
-        with self._read() as cur:
-            row = self._run(cur, "SELECT version FROM keyturn_schema").fetchone()
-            return int(row[0]) if row else 0
-
-    # --- keys -------------------------------------------------------------------------------
+        return self._drive(self.p_schema_version())
 
     def get(self, key_id: int) -> ApiKey | None:
         """The key with this id, or ``None``."""
-        with self._read() as cur:
-            row = self._run(cur, "SELECT data FROM keyturn_keys WHERE id = ?", (key_id,)).fetchone()
-        return codec.key_from_json(row[0]) if row else None
+        return self._drive(self.p_get(key_id))
 
     def get_by_client_id(self, client_id: str) -> ApiKey | None:
         """The key with this client id, or ``None``."""
-        with self._read() as cur:
-            row = self._run(
-                cur, "SELECT data FROM keyturn_keys WHERE client_id = ?", (client_id,)
-            ).fetchone()
-        return codec.key_from_json(row[0]) if row else None
+        return self._drive(self.p_get_by_client_id(client_id))
 
     def list_keys(self, owner: str | None = None) -> list[ApiKey]:
         """Keys of ``owner`` (or all), by id."""
-        with self._read() as cur:
-            if owner is None:
-                rows = self._run(cur, "SELECT data FROM keyturn_keys ORDER BY id").fetchall()
-            else:
-                rows = self._run(
-                    cur, "SELECT data FROM keyturn_keys WHERE owner = ? ORDER BY id", (owner,)
-                ).fetchall()
-        return [codec.key_from_json(r[0]) for r in rows]
+        return self._drive(self.p_list_keys(owner))
 
     def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
         """Store a new key under the owner's quota, choosing its id, in one transaction."""
-        owner = change.key.owner
-        with self._unique("create"), self._write() as cur:
-            self._lock_owner(cur, owner)
-            live = self._run(
-                cur, "SELECT COUNT(*) FROM keyturn_keys WHERE owner = ? AND live = 1", (owner,)
-            ).fetchone()[0]
-            if live >= max_live_per_owner:
-                raise QuotaExceeded(owner, max_live_per_owner)
-            key_id = self._run(
-                cur,
-                "INSERT INTO keyturn_keys (owner, client_id, live, version, data) "
-                "VALUES (?, ?, 1, ?, '{}') RETURNING id",
-                (owner, change.key.client_id, change.key.version),
-            ).fetchone()[0]
-            change = change.with_key_id(int(key_id))
-            self._run(
-                cur,
-                "UPDATE keyturn_keys SET data = ? WHERE id = ?",
-                (codec.key_to_json(change.key), change.key.id),
-            )
-            self._write_rest(cur, change)
-        return change.key
+        return self._drive(
+            self.p_insert(change, max_live_per_owner), Tx(write=True, unique="create")
+        )
 
     def apply(self, change: Change) -> None:
         """Store a change if the key is still at ``expected_version``, with its history."""
-        key = change.key
-        with self._write() as cur:
-            updated = self._run(
-                cur,
-                "UPDATE keyturn_keys SET live = ?, version = ?, data = ? "
-                "WHERE id = ? AND version = ?",
-                (
-                    int(key.live),
-                    key.version,
-                    codec.key_to_json(key),
-                    key.id,
-                    change.expected_version,
-                ),
-            ).rowcount
-            if updated != 1:
-                raise ConcurrentUpdate(key.id, change.expected_version)
-            self._write_rest(cur, change)
-
-    def _write_rest(self, cur: Cursor, change: Change) -> None:
-        self._run(
-            cur,
-            _INSERT_HISTORY,
-            codec.history_row(change.history),
-        )
-        if change.challenge is not None:
-            self._save_challenge(cur, change.challenge)
-        self._enqueue(cur, change.notifications)
+        self._drive(self.p_apply(change), WRITE)
 
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
-        with self._read() as cur:
-            rows = self._run(
-                cur,
-                _SELECT_HISTORY,
-                (key_id,),
-            ).fetchall()
-        return [codec.history_from_row(tuple(r)) for r in rows]
+        return self._drive(self.p_history(key_id))
 
     def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
         """Swap the key's sealed secret if it is still ``expected`` (version unchanged)."""
-        with self._write() as cur:
-            row = self._run(cur, "SELECT data FROM keyturn_keys WHERE id = ?", (key_id,)).fetchone()
-            key = codec.key_from_json(row[0]) if row else None
-            if key is None or key.sealed_secret != expected:
-                return False
-            self._run(
-                cur,
-                "UPDATE keyturn_keys SET data = ? WHERE id = ?",
-                (codec.key_to_json(attrs.evolve(key, sealed_secret=sealed)), key_id),
-            )
-            return True
-
-    # --- nonces -----------------------------------------------------------------------------
+        return self._drive(self.p_reseal(key_id, expected, sealed), WRITE)
 
     def use_nonce(self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a nonce unless the client used it and it is still remembered."""
-        with self._write() as cur:
-            self._run(cur, "DELETE FROM keyturn_nonces WHERE expires_at <= ?", (codec.to_us(now),))
-            inserted = self._run(
-                cur,
-                "INSERT INTO keyturn_nonces (client_id, nonce, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (client_id, nonce, codec.to_us(expires_at)),
-            ).rowcount
-        return inserted == 1
-
-    # --- challenges -------------------------------------------------------------------------
+        return self._drive(self.p_use_nonce(client_id, nonce, expires_at, now), WRITE)
 
     def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
         """Store a new challenge and enqueue its code, in one transaction."""
-        with self._unique("confirm", challenge.key_id or 0), self._write() as cur:
-            self._run(
-                cur,
-                "INSERT INTO keyturn_challenges (id, version, data) VALUES (?, ?, ?)",
-                (challenge.id, challenge.version, codec.challenge_to_json(challenge)),
-            )
-            self._enqueue(cur, notifications)
+        tx = Tx(write=True, unique="confirm", key_id=challenge.key_id or 0)
+        self._drive(self.p_add_challenge(challenge, notifications), tx)
 
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         """The challenge with this id, or ``None``."""
-        with self._read() as cur:
-            row = self._run(
-                cur, "SELECT data FROM keyturn_challenges WHERE id = ?", (challenge_id,)
-            ).fetchone()
-        return codec.challenge_from_json(row[0]) if row else None
+        return self._drive(self.p_get_challenge(challenge_id))
 
     def save_challenge(self, challenge: Challenge) -> None:
         """Store a challenge one version above the stored one."""
-        with self._write() as cur:
-            self._save_challenge(cur, challenge)
-
-    def _save_challenge(self, cur: Cursor, challenge: Challenge) -> None:
-        updated = self._run(
-            cur,
-            "UPDATE keyturn_challenges SET version = ?, data = ? WHERE id = ? AND version = ?",
-            (
-                challenge.version,
-                codec.challenge_to_json(challenge),
-                challenge.id,
-                challenge.version - 1,
-            ),
-        ).rowcount
-        if updated != 1:
-            raise ConcurrentUpdate(challenge.key_id or 0, challenge.version - 1)
-
-    # --- outbox -----------------------------------------------------------------------------
-
-    def _enqueue(self, cur: Cursor, notifications: Sequence[Notification]) -> None:
-        for n in notifications:
-            at = codec.to_us(n.created_at)
-            self._run(
-                cur,
-                "INSERT INTO keyturn_outbox (id, created_at, due_at, code, data) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (n.id, at, at, n.code, codec.notification_to_json(n)),
-            )
+        self._drive(self.p_save_challenge(challenge), WRITE)
 
     def claim_deliveries(
         self, now: datetime, limit: int, only: Sequence[str] | None = None
     ) -> list[Delivery]:
         """Claim up to ``limit`` due notifications (of ``only``), oldest first, for a lease."""
-        t = codec.to_us(now)
         if only is not None and not only:
             return []
-        where = "" if only is None else f" AND id IN ({', '.join('?' * len(only))})"
-        with self._write() as cur:
-            ids = self._run(
-                cur,
-                "SELECT id FROM keyturn_outbox WHERE delivered_at IS NULL AND due_at <= ? "  # noqa: S608 (claim_lock is a class constant)
-                "AND (claimed_until IS NULL OR claimed_until <= ?)"
-                f"{where} "
-                f"ORDER BY created_at, id LIMIT ?{self.claim_lock}",
-                (t, t, *(only or ()), limit),
-            ).fetchall()
-            claimed = [
-                self._run(
-                    cur,
-                    "UPDATE keyturn_outbox SET claimed_until = ?, attempts = attempts + 1 "
-                    "WHERE id = ? RETURNING data, code, attempts",
-                    (t + CLAIM_LEASE_US, row[0]),
-                ).fetchone()
-                for row in ids
-            ]
-        return [Delivery(codec.notification_from_json(d, c), int(a)) for d, c, a in claimed]
+        return self._drive(self.p_claim_deliveries(now, limit, only), WRITE)
 
     def mark_delivered(self, notification_id: str, now: datetime) -> None:
         """Record delivery and drop the notification's code."""
-        with self._write() as cur:
-            erased = self._run(
-                cur,
-                "UPDATE keyturn_outbox SET code = NULL WHERE id = ? AND code IS NOT NULL",
-                (notification_id,),
-            ).rowcount
-            self._run(
-                cur,
-                "UPDATE keyturn_outbox SET delivered_at = ?, claimed_until = NULL WHERE id = ?",
-                (codec.to_us(now), notification_id),
-            )
-        if erased:
+        if self._drive(self.p_mark_delivered(notification_id, now), WRITE):
             self._after_code_dropped()
 
     def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
         """Record a failed delivery, due again at ``retry_at``."""
-        with self._write() as cur:
-            self._run(
-                cur,
-                "UPDATE keyturn_outbox SET due_at = ?, claimed_until = NULL, last_error = ? "
-                "WHERE id = ?",
-                (codec.to_us(retry_at), error[:500], notification_id),
-            )
+        self._drive(self.p_mark_failed(notification_id, retry_at, error), WRITE)
 
     def pending_notifications(self) -> int:
         """How many notifications wait for delivery (for operators and tests)."""
-        with self._read() as cur:
-            return int(
-                self._run(
-                    cur, "SELECT COUNT(*) FROM keyturn_outbox WHERE delivered_at IS NULL"
-                ).fetchone()[0]
-            )
+        return self._drive(self.p_pending_notifications())
 
     def stored_codes(self) -> Iterator[str]:
         """Codes still held in the outbox (undelivered ones only; for tests and audits)."""
-        with self._read() as cur:
-            rows = self._run(
-                cur, "SELECT code FROM keyturn_outbox WHERE code IS NOT NULL"
-            ).fetchall()
-        return (r[0] for r in rows)
+        return iter(self._drive(self.p_stored_codes()))
