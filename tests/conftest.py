@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
+from keyturn.aio import AsyncKeyService
 from keyturn.testing import InMemoryKeyStore
+from keyturn.testing.blocking import BlockingService
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,10 +61,54 @@ def _structlog_defaults() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-@pytest.fixture(name="service")
-def _service(keyturn_service: KeyService) -> KeyService:
-    """The service over fakes."""
-    return keyturn_service
+@pytest.fixture(name="service", params=["sync", "async"])
+def _service(
+    request: pytest.FixtureRequest,
+    keyturn_service: KeyService,
+    keyturn_store: KeyStore,
+) -> Iterator[KeyService]:
+    """The service over fakes: the sync one, and the async one over async ports.
+
+    The async service shares the sync one's settings and fakes; its store is the same store
+    seen through async ports (an async wrapper, or PostgreSQL's own async store on the same
+    schema), so a test written against the sync service runs unchanged against both.
+    """
+    if request.param == "sync":
+        yield keyturn_service
+        return
+    sync = keyturn_service
+    loop = asyncio.new_event_loop()
+    try:
+        async_store = loop.run_until_complete(_async_store(keyturn_store))
+        blocking = BlockingService(
+            AsyncKeyService(
+                store=async_store,
+                verifier=AsyncVerifierAdapter(sync.verifier),
+                notifier=AsyncNotifierAdapter(sync.notifier, threaded=False),
+                clock=sync.clock,
+                secret_hasher=sync.secret_hasher,
+                policy=sync.policy,
+                secret_box=sync.secret_box,
+            ),
+            store=keyturn_store,
+            notifier=sync.notifier,
+            loop=loop,
+        )
+        yield blocking  # type: ignore[misc]
+        if not isinstance(async_store, AsyncStore):
+            loop.run_until_complete(async_store.aclose())
+    finally:
+        loop.close()
+
+
+async def _async_store(store: KeyStore) -> Any:
+    """``store`` as an async port: PostgreSQL's native async store, else a wrapper."""
+    if POSTGRES_URL and type(store).__name__ == "PostgresKeyStore":
+        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+
+        schema = store.schema  # type: ignore[attr-defined]
+        return await AsyncPostgresKeyStore.open(POSTGRES_URL, schema=schema, max_size=2)
+    return AsyncStore(store, threaded=not isinstance(store, InMemoryKeyStore))
 
 
 @pytest.fixture(name="clock")

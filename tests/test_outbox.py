@@ -81,9 +81,16 @@ def test_fresh_code_is_not_stuck_behind_a_backlog(
     assert store.pending_notifications() == 150
 
 
-def test_run_forever_stops_when_told(service: KeyService, notifier: RecordingNotifier) -> None:
-    """The relay loop delivers what is due and returns once its stop event is set."""
+def test_run_forever_stops_when_told(
+    keyturn_service: KeyService, notifier: RecordingNotifier
+) -> None:
+    """The sync relay loop delivers what is due and returns once its stop event is set.
+
+    (The async relay's loop has its own test in ``test_aio.py``.)
+    """
     import threading  # noqa: PLC0415
+
+    service = keyturn_service
 
     service.deliver_inline = False
     key_in_state(service, State.CREATED)

@@ -1,0 +1,206 @@
+"""The PostgreSQL key store on psycopg's async connections (extra ``postgres``).
+
+It runs the same programs as :class:`~keyturn.adapters.postgres.PostgresKeyStore` (the queries
+of :mod:`keyturn.adapters._sql`, PostgreSQL's locks and DDL), awaiting each statement on an
+``AsyncConnectionPool`` connection: one transaction per store method, as in the sync store.
+Open it with ``await AsyncPostgresKeyStore.open(conninfo)``, close it with ``aclose()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from keyturn.adapters._sql import READ, WRITE, Program, Tx
+from keyturn.adapters.postgres import PostgresPrograms, check_schema_name
+from keyturn.errors import InvalidInput, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from psycopg import AsyncCursor
+
+    from keyturn.adapters._sql import Q, T
+    from keyturn.records import ApiKey, Challenge, Change, Delivery, HistoryEntry, Notification
+
+
+async def _run_on(cur: AsyncCursor[Any], q: Q) -> Any:  # noqa: ANN401
+    await cur.execute(q.sql, q.params)
+    if q.fetch == "one":
+        return await cur.fetchone()
+    if q.fetch == "all":
+        return await cur.fetchall()
+    if q.fetch == "rowcount":
+        return cur.rowcount
+    return None
+
+
+class AsyncPostgresKeyStore(PostgresPrograms):
+    """Keys in PostgreSQL over async connections; an :class:`~keyturn.ports.AsyncKeyStore`."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], *, schema: str | None, where: str) -> None:
+        self._pool = pool
+        self.schema = schema
+        self._where = where
+
+    @classmethod
+    async def open(
+        cls,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: float = 10.0,
+    ) -> AsyncPostgresKeyStore:
+        """Connect, create ``schema`` if asked, and migrate the schema forward."""
+        schema = check_schema_name(schema)
+        where = conninfo.rsplit("@", maxsplit=1)[-1]
+
+        async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+            if schema is not None:
+                await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                await conn.commit()
+
+        try:
+            if schema is not None:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, connect_timeout=int(connect_timeout)
+                ) as c:
+                    await c.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    )
+            pool = AsyncConnectionPool(
+                conninfo,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout,
+                configure=configure,
+                open=False,
+            )
+            await pool.open(wait=True, timeout=connect_timeout)
+        except (psycopg.Error, TimeoutError, OSError) as e:
+            msg = f"cannot reach the PostgreSQL key store at {where}: {type(e).__name__}"
+            raise StoreError(msg) from None
+        store = cls(pool, schema=schema, where=where)
+        await store.migrate()
+        return store
+
+    def __repr__(self) -> str:
+        return f"AsyncPostgresKeyStore({self._where!r}, schema={self.schema!r})"
+
+    async def _drive(self, program: Program[T], tx: Tx = READ) -> T:
+        with self._unique(tx):
+            async with self._pool.connection() as conn:
+                if tx.write:
+                    async with conn.transaction(), conn.cursor() as cur:
+                        return await self._feed(program, cur)
+                async with conn.cursor() as cur:
+                    return await self._feed(program, cur)
+
+    @staticmethod
+    async def _feed(program: Program[T], cur: AsyncCursor[Any]) -> T:
+        value: Any = None
+        while True:
+            try:
+                q = program.send(value)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            value = await _run_on(cur, q)
+
+    async def migrate(self) -> int:
+        """Bring the schema up to date; return its version."""
+        return await self._drive(self.p_migrate(), WRITE)
+
+    async def schema_version(self) -> int:
+        """The schema version the database is at."""
+        return await self._drive(self.p_schema_version())
+
+    async def get(self, key_id: int) -> ApiKey | None:
+        """The key with this id, or ``None``."""
+        return await self._drive(self.p_get(key_id))
+
+    async def get_by_client_id(self, client_id: str) -> ApiKey | None:
+        """The key with this client id, or ``None``."""
+        return await self._drive(self.p_get_by_client_id(client_id))
+
+    async def list_keys(self, owner: str | None = None) -> list[ApiKey]:
+        """Keys of ``owner`` (or all), by id."""
+        return await self._drive(self.p_list_keys(owner))
+
+    async def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+        """Store a new key under the owner's quota, choosing its id, in one transaction."""
+        return await self._drive(
+            self.p_insert(change, max_live_per_owner), Tx(write=True, unique="create")
+        )
+
+    async def apply(self, change: Change) -> None:
+        """Store a change if the key is still at ``expected_version``, with its history."""
+        await self._drive(self.p_apply(change), WRITE)
+
+    async def history(self, key_id: int) -> list[HistoryEntry]:
+        """The key's audit trail, oldest first."""
+        return await self._drive(self.p_history(key_id))
+
+    async def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
+        """Swap the key's sealed secret if it is still ``expected``."""
+        return await self._drive(self.p_reseal(key_id, expected, sealed), WRITE)
+
+    async def use_nonce(
+        self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime
+    ) -> bool:
+        """Record a nonce unless the client used it and it is still remembered."""
+        return await self._drive(self.p_use_nonce(client_id, nonce, expires_at, now), WRITE)
+
+    async def add_challenge(
+        self, challenge: Challenge, notifications: Sequence[Notification]
+    ) -> None:
+        """Store a new challenge and enqueue its code, in one transaction."""
+        tx = Tx(write=True, unique="confirm", key_id=challenge.key_id or 0)
+        await self._drive(self.p_add_challenge(challenge, notifications), tx)
+
+    async def get_challenge(self, challenge_id: str) -> Challenge | None:
+        """The challenge with this id, or ``None``."""
+        return await self._drive(self.p_get_challenge(challenge_id))
+
+    async def save_challenge(self, challenge: Challenge) -> None:
+        """Store a challenge one version above the stored one."""
+        await self._drive(self.p_save_challenge(challenge), WRITE)
+
+    async def claim_deliveries(
+        self, now: datetime, limit: int, only: Sequence[str] | None = None
+    ) -> list[Delivery]:
+        """Claim up to ``limit`` due notifications (of ``only``), oldest first, for a lease."""
+        if only is not None and not only:
+            return []
+        return await self._drive(self.p_claim_deliveries(now, limit, only), WRITE)
+
+    async def mark_delivered(self, notification_id: str, now: datetime) -> None:
+        """Record delivery and drop the notification's code."""
+        await self._drive(self.p_mark_delivered(notification_id, now), WRITE)
+
+    async def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
+        """Record a failed delivery, due again at ``retry_at``."""
+        await self._drive(self.p_mark_failed(notification_id, retry_at, error), WRITE)
+
+    async def pending_notifications(self) -> int:
+        """How many notifications wait for delivery."""
+        return await self._drive(self.p_pending_notifications())
+
+    async def drop_schema(self) -> None:
+        """Drop this store's schema and everything in it (tests; irreversible)."""
+        if self.schema is None:
+            raise InvalidInput("schema", "only a store with its own schema can drop it")
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(self.schema))
+            )
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        await self._pool.close()

@@ -1,0 +1,226 @@
+"""The asynchronous service: :class:`~keyturn.service.KeyService`'s methods, awaited.
+
+It runs the very same operations (:mod:`keyturn.operations`) as the sync service, against async
+ports (:class:`~keyturn.ports.AsyncKeyStore`, :class:`~keyturn.ports.AsyncCodeVerifier`,
+:class:`~keyturn.ports.AsyncNotifier`) with :func:`keyturn.effects.run_async`. Every decision is
+shared; this module only awaits. Sync adapters become async ports through
+:mod:`keyturn.adapters.to_async`; PostgreSQL has a native one
+(:class:`~keyturn.adapters.postgres_async.AsyncPostgresKeyStore`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from keyturn import effects
+from keyturn._log import get_logger
+from keyturn.lifecycle import Action
+from keyturn.operations import UNSET, Operations, forward_to_ops
+from keyturn.outbox import AsyncOutboxRelay
+from keyturn.policy import Policy
+
+if TYPE_CHECKING:
+    from keyturn.effects import Op, T
+    from keyturn.hashing import SecretHasher
+    from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock
+    from keyturn.records import ApiKey, Confirmation, HistoryEntry, IssuedSecret, Principal
+    from keyturn.sealing import SecretBox
+    from keyturn.signatures import SignedRequest
+
+
+@attrs.define(kw_only=True)
+class AsyncKeyService:
+    """The key lifecycle over async ports. Methods as :class:`~keyturn.service.KeyService`."""
+
+    store: AsyncKeyStore
+    verifier: AsyncCodeVerifier
+    notifier: AsyncNotifier
+    clock: Clock
+    secret_hasher: SecretHasher
+    policy: Policy = attrs.field(factory=Policy)
+    secret_box: SecretBox | None = None
+    logger: Any = attrs.field(factory=get_logger)
+    deliver_inline: bool = attrs.field(default=True, on_setattr=forward_to_ops)
+    relay: AsyncOutboxRelay = attrs.field(init=False)
+    _ops: Operations = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.relay = AsyncOutboxRelay(
+            store=self.store, notifier=self.notifier, clock=self.clock, logger=self.logger
+        )
+        self._ops = Operations(
+            clock=self.clock,
+            secret_hasher=self.secret_hasher,
+            policy=self.policy,
+            logger=self.logger,
+            relay=self.relay,
+            well_formed=self._well_formed,
+            secret_box=self.secret_box,
+            deliver_inline=self.deliver_inline,
+        )
+
+    def _well_formed(self, code: str) -> bool:
+        return self.verifier.is_well_formed(code)
+
+    async def _run(self, op: Op[T]) -> T:
+        ports = {"store": self.store, "verifier": self.verifier, "notifier": self.notifier}
+        return await effects.run_async(op, ports)
+
+    async def create(
+        self,
+        *,
+        owner: object,
+        name: object,
+        max_scope: object,
+        ip_whitelist: object = None,
+        enabled_features: object = None,
+        public_key: object = None,
+        actor: object = None,
+        confirmation: Confirmation | None = None,
+    ) -> IssuedSecret:
+        """See :meth:`keyturn.service.KeyService.create`."""
+        return await self._run(
+            self._ops.create(
+                owner=owner,
+                name=name,
+                max_scope=max_scope,
+                ip_whitelist=ip_whitelist,
+                enabled_features=enabled_features,
+                public_key=public_key,
+                actor=actor,
+                confirmation=confirmation,
+            )
+        )
+
+    async def acknowledge_secret(
+        self, key_id: object, *, owner: object, actor: object = None
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.acknowledge_secret`."""
+        return await self._run(self._ops.acknowledge_secret(key_id, owner=owner, actor=actor))
+
+    async def request_activation(
+        self, key_id: object, *, owner: object, actor: object = None
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.request_activation`."""
+        return await self._run(self._ops.send_code(key_id, owner, actor, Action.REQUEST_ACTIVATION))
+
+    async def resend_code(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.resend_code`."""
+        return await self._run(self._ops.send_code(key_id, owner, actor, Action.RESEND_CODE))
+
+    async def verify_code(
+        self, key_id: object, code: object, *, owner: object, actor: object = None
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.verify_code`."""
+        return await self._run(self._ops.verify_code(key_id, code, owner=owner, actor=actor))
+
+    async def cancel_activation(
+        self, key_id: object, *, owner: object, actor: object = None
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.cancel_activation`."""
+        return await self._run(self._ops.cancel_activation(key_id, owner=owner, actor=actor))
+
+    async def disable(
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
+        confirmation: Confirmation | None = None,
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.disable`."""
+        return await self._run(
+            self._ops.disable(key_id, owner=owner, actor=actor, confirmation=confirmation)
+        )
+
+    async def enable(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.enable`."""
+        return await self._run(self._ops.enable(key_id, owner=owner, actor=actor))
+
+    async def edit(
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        name: object = UNSET,
+        max_scope: object = UNSET,
+        ip_whitelist: object = UNSET,
+        enabled_features: object = UNSET,
+        actor: object = None,
+        confirmation: Confirmation | None = None,
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.edit`."""
+        return await self._run(
+            self._ops.edit(
+                key_id,
+                owner=owner,
+                name=name,
+                max_scope=max_scope,
+                ip_whitelist=ip_whitelist,
+                enabled_features=enabled_features,
+                actor=actor,
+                confirmation=confirmation,
+            )
+        )
+
+    async def reset_secret(
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
+        confirmation: Confirmation | None = None,
+    ) -> IssuedSecret:
+        """See :meth:`keyturn.service.KeyService.reset_secret`."""
+        return await self._run(
+            self._ops.reset_secret(key_id, owner=owner, actor=actor, confirmation=confirmation)
+        )
+
+    async def remove(
+        self,
+        key_id: object,
+        *,
+        owner: object,
+        actor: object = None,
+        confirmation: Confirmation | None = None,
+    ) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.remove`."""
+        return await self._run(
+            self._ops.remove(key_id, owner=owner, actor=actor, confirmation=confirmation)
+        )
+
+    async def unlock_activation(self, key_id: object, *, actor: object) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.unlock_activation`."""
+        return await self._run(self._ops.unlock_activation(key_id, actor=actor))
+
+    async def get(self, key_id: object, *, owner: object) -> ApiKey:
+        """See :meth:`keyturn.service.KeyService.get`."""
+        return await self._run(self._ops.get(key_id, owner=owner))
+
+    async def list_keys(self, *, owner: object, include_removed: bool = False) -> list[ApiKey]:
+        """See :meth:`keyturn.service.KeyService.list_keys`."""
+        return await self._run(self._ops.list_keys(owner=owner, include_removed=include_removed))
+
+    async def history(self, key_id: object, *, owner: object) -> list[HistoryEntry]:
+        """See :meth:`keyturn.service.KeyService.history`."""
+        return await self._run(self._ops.history(key_id, owner=owner))
+
+    async def authenticate(
+        self, client_id: object, secret: object, *, source_ip: object
+    ) -> Principal:
+        """See :meth:`keyturn.service.KeyService.authenticate`."""
+        auth = self._ops.authenticator
+        return await self._run(auth.authenticate(client_id, secret, source_ip=source_ip))
+
+    async def authenticate_signature(
+        self, signed: SignedRequest, *, source_ip: object
+    ) -> Principal:
+        """See :meth:`keyturn.service.KeyService.authenticate_signature`."""
+        auth = self._ops.authenticator
+        return await self._run(auth.authenticate_signature(signed, source_ip=source_ip))
+
+    async def reseal_secrets(self) -> tuple[int, int]:
+        """See :meth:`keyturn.service.KeyService.reseal_secrets`."""
+        return await self._run(self._ops.reseal_secrets())

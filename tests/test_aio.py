@@ -1,0 +1,186 @@
+"""The async service: the same operations over async ports, and the drivers that run them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from keyturn import ConcurrentUpdate, State, effects
+from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
+from keyturn.aio import AsyncKeyService
+from keyturn.effects import STORE, Call
+from keyturn.hashing import SecretHasher
+from keyturn.sealing import SecretBox
+from keyturn.testing import InMemoryKeyStore, KnownCodeVerifier, ManualClock, RecordingNotifier
+from keyturn.testing.blocking import _Blocking
+from keyturn.testing.contract import KeyStoreContract
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from keyturn.effects import Op
+    from keyturn.ports import AsyncKeyStore
+
+
+POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
+_NO_POSTGRES = pytest.mark.skipif(
+    not POSTGRES_URL, reason="set KEYTURN_TEST_POSTGRES to a PostgreSQL URL to run (.ci/run does)"
+)
+
+
+class TestDrivers:
+    def test_a_port_error_is_raised_at_the_yield(self) -> None:
+        """An exception from a port is thrown into the operation, which may catch it."""
+
+        class Failing:
+            def get(self, key_id: int) -> None:
+                raise ConcurrentUpdate(key_id, 1)
+
+        def op() -> Op[str]:
+            try:
+                yield STORE.get(7)
+            except ConcurrentUpdate as e:
+                return f"caught {e.key_id}"
+            return "not reached"
+
+        assert effects.run(op(), {"store": Failing()}) == "caught 7"
+
+    def test_sync_and_async_drivers_give_the_same_answer(self) -> None:
+        """The same operation run by both drivers sends back each port's answer."""
+
+        class Sync:
+            def list_keys(self, owner: str) -> list[str]:
+                return [owner, owner]
+
+        class Async:
+            async def list_keys(self, owner: str) -> list[str]:
+                return [owner, owner]
+
+        def op() -> Op[int]:
+            keys = yield STORE.list_keys("a")
+            more = yield STORE.list_keys("b")
+            return len(keys) + len(more)
+
+        assert effects.run(op(), {"store": Sync()}) == 4
+        assert asyncio.run(effects.run_async(op(), {"store": Async()})) == 4
+
+    def test_calls_name_their_port(self) -> None:
+        """STORE.get(3) describes the call without making it."""
+        assert STORE.get(3) == Call("store", "get", (3,), {})
+
+
+def _service(
+    store: AsyncKeyStore, notifier: RecordingNotifier, clock: ManualClock
+) -> AsyncKeyService:
+    return AsyncKeyService(
+        store=store,
+        verifier=AsyncVerifierAdapter(KnownCodeVerifier()),
+        notifier=AsyncNotifierAdapter(notifier),
+        clock=clock,
+        secret_hasher=SecretHasher.generate(),
+        secret_box=SecretBox.generate(),
+    )
+
+
+async def _walk_to_active(service: AsyncKeyService, notifier: RecordingNotifier) -> int:
+    issued = await service.create(owner="alice", name="k", max_scope="trade:read")
+    key_id = issued.key.id
+    await service.acknowledge_secret(key_id, owner="alice")
+    await service.request_activation(key_id, owner="alice")
+    await service.verify_code(key_id, notifier.last_code(key_id), owner="alice")
+    return key_id
+
+
+class TestAsyncService:
+    def test_lifecycle_on_the_memory_store(self) -> None:
+        """Create, activate, disable, enable and remove through the async service."""
+        notifier, clock = RecordingNotifier(), ManualClock()
+
+        async def scenario() -> None:
+            service = _service(AsyncStore(InMemoryKeyStore(), threaded=False), notifier, clock)
+            key_id = await _walk_to_active(service, notifier)
+            assert (await service.disable(key_id, owner="alice")).state is State.DISABLED
+            assert (await service.remove(key_id, owner="alice")).state is State.REMOVED
+            assert [h.to_state for h in await service.history(key_id, owner="alice")][-1] is (
+                State.REMOVED
+            )
+
+        asyncio.run(scenario())
+        assert len(notifier.sent) >= 5
+
+    def test_relay_loop_stops_when_told(self) -> None:
+        """AsyncOutboxRelay.run_forever delivers what is due and returns once stop is set."""
+        notifier, clock = RecordingNotifier(), ManualClock()
+
+        async def scenario() -> None:
+            service = _service(AsyncStore(InMemoryKeyStore(), threaded=False), notifier, clock)
+            service.deliver_inline = False
+            await service.create(owner="alice", name="k", max_scope="trade:read")
+            assert notifier.sent == []
+            stop = asyncio.Event()
+            loop = asyncio.create_task(service.relay.run_forever(interval=0.01, stop=stop))
+            for _ in range(100):
+                if notifier.sent:
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(loop, 5)
+
+        asyncio.run(scenario())
+        assert len(notifier.sent) == 1
+
+
+@_NO_POSTGRES
+class TestAsyncPostgres:
+    def test_concurrent_verifications_activate_once(self) -> None:
+        """Twelve coroutines entering the right code at once on PostgreSQL: one activation."""
+        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+
+        notifier, clock = RecordingNotifier(), ManualClock()
+
+        async def scenario() -> list[Any]:
+            store = await AsyncPostgresKeyStore.open(
+                POSTGRES_URL, schema=f"kt_{uuid.uuid4().hex[:12]}", max_size=6
+            )
+            try:
+                service = _service(store, notifier, clock)
+                issued = await service.create(owner="alice", name="k", max_scope="trade:read")
+                key_id = issued.key.id
+                await service.acknowledge_secret(key_id, owner="alice")
+                await service.request_activation(key_id, owner="alice")
+                code = notifier.last_code(key_id)
+                results = await asyncio.gather(
+                    *(service.verify_code(key_id, code, owner="alice") for _ in range(12)),
+                    return_exceptions=True,
+                )
+                history = await service.history(key_id, owner="alice")
+                assert [h.event for h in history].count("enabled_api_key") == 1
+                return results
+            finally:
+                await store.drop_schema()
+                await store.aclose()
+
+        results = asyncio.run(scenario())
+        assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
+
+
+@_NO_POSTGRES
+class TestAsyncPostgresContract(KeyStoreContract):
+    @pytest.fixture
+    def store(self) -> Iterator[Any]:
+        """The async PostgreSQL store in its own schema, driven through blocking calls."""
+        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+
+        loop = asyncio.new_event_loop()
+        schema = f"kt_{uuid.uuid4().hex[:12]}"
+        pg = loop.run_until_complete(AsyncPostgresKeyStore.open(POSTGRES_URL, schema=schema))
+        try:
+            yield _Blocking(pg, loop)
+        finally:
+            loop.run_until_complete(pg.drop_schema())
+            loop.run_until_complete(pg.aclose())
+            loop.close()
