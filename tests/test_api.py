@@ -21,6 +21,7 @@ import uvicorn
 
 from keyturn import State, wiring
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 from keyturn.testing.signing import (
@@ -62,21 +63,28 @@ def assert_valid(response: dict[str, Any], name: str) -> None:
 
 @pytest.fixture(name="world")
 def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
-    """A service on a SQLite file, and the API serving it on a free loopback port."""
+    """The API (async service) on a SQLite file and a free port; a sync service on the file.
+
+    The sync service plays the portal: it makes and activates keys the API then manages.
+    """
     store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+    box, notifier = SecretBox.generate(), RecordingNotifier()
     service = wiring.build_service(
-        store=store,
-        notifier=RecordingNotifier(),
+        store=store, notifier=notifier, master_key=MASTER, policy=wiring.API_POLICY, secret_box=box
+    )
+    served = wiring.build_async_service(
+        store=AsyncStore(store),
+        notifier=AsyncNotifierAdapter(notifier),
         master_key=MASTER,
         policy=wiring.API_POLICY,
-        secret_box=SecretBox.generate(),
+        secret_box=box,
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            wiring.build_api(service, MASTER), host="127.0.0.1", port=port, log_level="warning"
+            wiring.build_api(served, MASTER), host="127.0.0.1", port=port, log_level="warning"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,12 +7,16 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from keyturn.adapters.sqlite import SQLiteKeyStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def keyturn(
@@ -281,22 +285,54 @@ def test_json_on_diagram_and_demo(tmp_path: Path) -> None:
     assert any("[removed]" in line for line in demo["transcript"])
 
 
-def test_serve_runs_the_api_on_the_default_store(tmp_path: Path) -> None:
-    """Keyturn serve answers Deribit's public/auth and list_api_keys for a key made by the CLI."""
+@pytest.fixture(name="served_db", params=["sqlite", "postgres"])
+def _served_db(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment for the default SQLite file, or for PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    url = os.environ.get("KEYTURN_TEST_POSTGRES", "")
+    if not url:
+        pytest.skip("set KEYTURN_TEST_POSTGRES to a PostgreSQL URL to run (.ci/run does)")
+    import psycopg  # noqa: PLC0415
+
+    schema = f"kt_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield {
+            "KEYTURN_DB": f"{url}?options=-csearch_path%3D{schema}",
+            "KEYTURN_SERVER_KEY": "ab" * 32,
+            "KEYTURN_SEAL_KEYS": "k1:" + "cd" * 32,
+        }
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_serve_runs_the_api(tmp_path: Path, served_db: dict[str, str]) -> None:
+    """Keyturn serve (async service) answers a Bearer token and a signature for a CLI-made key."""
     import socket  # noqa: PLC0415
     import time  # noqa: PLC0415
 
     import httpx  # noqa: PLC0415
 
-    made = ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read_write")
+    from keyturn.testing.signing import signature_header  # noqa: PLC0415
+
+    def run(*args: str) -> Any:
+        done = keyturn(tmp_path, "--json", *args, env=served_db)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    made = run("create", "--owner", "o", "--name", "n", "--scope", "account:read_write")
     key_id = str(made["id"])
-    ok(tmp_path, "ack", key_id)
-    code = code_from(keyturn(tmp_path, "--dev", "activate", key_id).stderr)
-    ok(tmp_path, "verify", key_id, code)
+    run("ack", key_id)
+    code = code_from(keyturn(tmp_path, "--dev", "activate", key_id, env=served_db).stderr)
+    run("verify", key_id, code)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")} | served_db
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "keyturn", "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -327,6 +363,10 @@ def test_serve_runs_the_api_on_the_default_store(tmp_path: Path) -> None:
         ).json()["result"]
         assert [k["client_id"] for k in keys] == [made["client_id"]]
         assert keys[0]["enabled"] is True
+        uri = "/api/v2/private/list_api_keys"
+        header = signature_header(made["client_id"], made["client_secret"], method="GET", uri=uri)
+        signed = httpx.get(f"http://127.0.0.1:{port}{uri}", headers={"Authorization": header})
+        assert [k["id"] for k in signed.json()["result"]] == [made["id"]]
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

@@ -8,6 +8,7 @@ says what kind of failure it was (:data:`EXIT_CODES`). No lifecycle rule lives h
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import io
 import json
@@ -354,21 +355,31 @@ def _cmd_serve(app: _App) -> None:
     except ImportError:
         msg = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
         raise StoreError(msg) from None
+    from keyturn.adapters.to_async import AsyncNotifierAdapter  # noqa: PLC0415
+
     args = app.args
     master_key = wiring.server_key(args.db)
-    service = wiring.build_service(
-        store=wiring.open_store(args.db),
-        notifier=_notifier(args),
-        master_key=master_key,
-        policy=wiring.API_POLICY,
-        secret_box=seal_keys.secret_box(wiring.database(args.db)),
-    )
-    api = wiring.build_api(service, master_key)
-    print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
-    try:
-        uvicorn.run(api, host=args.host, port=args.port, log_level="warning")
-    finally:
-        service.store.close()
+    secret_box = seal_keys.secret_box(wiring.database(args.db))
+    notifier = AsyncNotifierAdapter(_notifier(args))
+
+    async def serve() -> None:
+        store = await wiring.open_async_store(args.db)
+        service = wiring.build_async_service(
+            store=store,
+            notifier=notifier,
+            master_key=master_key,
+            policy=wiring.API_POLICY,
+            secret_box=secret_box,
+        )
+        api = wiring.build_api(service, master_key)
+        config = uvicorn.Config(api, host=args.host, port=args.port, log_level="warning")
+        print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            await store.aclose()
+
+    asyncio.run(serve())
 
 
 def _cmd_rotate(app: _App) -> None:

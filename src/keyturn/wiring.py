@@ -25,8 +25,9 @@ from keyturn.policy import Policy
 from keyturn.service import KeyService
 
 if TYPE_CHECKING:
+    from keyturn.aio import AsyncKeyService
     from keyturn.api.asgi import Api
-    from keyturn.ports import Clock, KeyStore, Notifier
+    from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock, KeyStore, Notifier
     from keyturn.sealing import SecretBox
 
 DEFAULT_DB: Final = "keyturn.db"
@@ -144,6 +145,17 @@ def derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, b"keyturn/" + purpose.encode(), hashlib.sha256).digest()
 
 
+def _shared(
+    master_key: bytes, clock: Clock | None, policy: Policy | None, code_length: int
+) -> tuple[HmacCodeVerifier, Clock, SecretHasher, Policy]:
+    return (
+        HmacCodeVerifier(derive(master_key, "codes"), code_length),
+        clock if clock is not None else SystemClock(),
+        SecretHasher(derive(master_key, "secrets")),
+        policy if policy is not None else Policy(),
+    )
+
+
 def build_service(
     *,
     store: KeyStore,
@@ -159,15 +171,58 @@ def build_service(
     With ``secret_box`` the service also keeps every new secret sealed, so that the key can sign
     requests with it (see :mod:`keyturn.adapters.seal_keys` for where the ring comes from).
     """
+    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
     return KeyService(
-        secret_box=secret_box,
         store=store,
-        verifier=HmacCodeVerifier(derive(master_key, "codes"), code_length),
+        verifier=verifier,
         notifier=notifier,
-        clock=clock if clock is not None else SystemClock(),
-        secret_hasher=SecretHasher(derive(master_key, "secrets")),
-        policy=policy if policy is not None else Policy(),
+        clock=clock,
+        secret_hasher=hasher,
+        policy=policy,
+        secret_box=secret_box,
     )
+
+
+def build_async_service(
+    *,
+    store: AsyncKeyStore,
+    notifier: AsyncNotifier,
+    master_key: bytes,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    code_length: int = 6,
+    secret_box: SecretBox | None = None,
+) -> AsyncKeyService:
+    """:func:`build_service` for async ports: the same keys, so both services share a store."""
+    from keyturn.adapters.to_async import AsyncVerifierAdapter  # noqa: PLC0415
+    from keyturn.aio import AsyncKeyService  # noqa: PLC0415
+
+    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
+    return AsyncKeyService(
+        store=store,
+        verifier=AsyncVerifierAdapter(verifier),
+        notifier=notifier,
+        clock=clock,
+        secret_hasher=hasher,
+        policy=policy,
+        secret_box=secret_box,
+    )
+
+
+async def open_async_store(db: str | None = None) -> AsyncKeyStore:
+    """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
+    target = database(db)
+    if target.startswith(("postgresql://", "postgres://")):
+        try:
+            from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        except ImportError:
+            msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
+            raise StoreError(msg) from None
+        return await AsyncPostgresKeyStore.open(target)
+    from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
+    from keyturn.adapters.to_async import AsyncStore  # noqa: PLC0415
+
+    return AsyncStore(SQLiteKeyStore(target))
 
 
 #: How the API runs the lifecycle: its callers are authenticated by token, so ``enable`` is
@@ -175,7 +230,7 @@ def build_service(
 API_POLICY: Final = Policy(direct_enable=True, edit_deactivates=False)
 
 
-def build_api(service: KeyService, master_key: bytes, *, testnet: bool = False) -> Api:
+def build_api(service: AsyncKeyService, master_key: bytes, *, testnet: bool = False) -> Api:
     """The ASGI application serving the Deribit-compatible API over ``service``."""
     from keyturn.api.asgi import Api  # noqa: PLC0415
     from keyturn.api.rpc import Rpc  # noqa: PLC0415

@@ -11,13 +11,12 @@ How the API maps onto the lifecycle (the README says more):
   ``account:read_write``. ``enable_api_key`` is the direct-enable edge.
 * ``enabled`` is true exactly when the key is ``active``; a key a person left in ``created``,
   ``secret_acknowledged`` or ``pending_2fa`` in the portal shows ``enabled: false``.
-* The service calls are synchronous and run in a worker thread, so a slow store never blocks
-  the event loop.
+* Every call goes to the async service (:class:`~keyturn.aio.AsyncKeyService`), which runs the
+  same operations as the sync one over async ports.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import time
@@ -30,15 +29,17 @@ from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
 from keyturn.errors import AuthenticationFailed, KeyturnError
+from keyturn.operations import UNSET
 from keyturn.scope import Scope
-from keyturn.service import UNSET
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
+    from keyturn.aio import AsyncKeyService
     from keyturn.api.tokens import Tokens
     from keyturn.records import Principal
-    from keyturn.service import KeyService
+
+    _Handler = Callable[["Rpc", Principal, dict[str, Any]], Awaitable[Any]]
 
 #: Scope a key-management call needs: account:read_write (list: account:read).
 _READ_WRITE: Final = Scope.parse("account:read_write")
@@ -92,9 +93,9 @@ class _Credential:
 
 @attrs.define(kw_only=True)
 class Rpc:
-    """Deribit's API-key methods over a :class:`~keyturn.service.KeyService`."""
+    """Deribit's API-key methods over a :class:`~keyturn.aio.AsyncKeyService`."""
 
-    service: KeyService
+    service: AsyncKeyService
     tokens: Tokens
     testnet: bool = False
 
@@ -143,23 +144,23 @@ class Rpc:
         request_data: str | None,
     ) -> Any:  # noqa: ANN401
         if method == "public/auth":
-            return await asyncio.to_thread(self._auth, params, client_ip)
+            return await self._auth(params, client_ip)
         handler = _PRIVATE.get(method)
         if handler is None:
             raise RpcError(errors.METHOD_NOT_FOUND, {"method": method[:64]})
         need, run = handler
         credential = _Credential(authorization, client_ip, request_data)
-        return await asyncio.to_thread(self._private, run, need, params, credential)
+        return await self._private(run, need, params, credential)
 
     # --- authentication -----------------------------------------------------------------
 
-    def _auth(self, params: dict[str, Any], client_ip: str) -> dict[str, Any]:
+    async def _auth(self, params: dict[str, Any], client_ip: str) -> dict[str, Any]:
         grant_type = _param(params, "grant_type", str, required=True)
         scope_text = _param(params, "scope", str)
         requested = Scope.parse(scope_text, field="scope") if scope_text else None
         now = self.service.clock.now()
         if grant_type == "client_credentials":
-            principal = self.service.authenticate(
+            principal = await self.service.authenticate(
                 _param(params, "client_id", str, required=True),
                 _param(params, "client_secret", str, required=True),
                 source_ip=client_ip,
@@ -172,11 +173,11 @@ class Rpc:
                 _param(params, "data", str) or "",
                 _param(params, "signature", str, required=True),
             )
-            principal = self.service.authenticate_signature(signed, source_ip=client_ip)
+            principal = await self.service.authenticate_signature(signed, source_ip=client_ip)
         elif grant_type == "refresh_token":
             token = _param(params, "refresh_token", str, required=True)
             try:
-                principal = self.tokens.check(token, "refresh", now)
+                principal = await self.tokens.check(token, "refresh", now)
             except AuthenticationFailed:
                 raise RpcError(errors.INVALID_CREDENTIALS) from None
         else:
@@ -189,7 +190,7 @@ class Rpc:
             )
         return self.tokens.grant(principal, requested, now).result()
 
-    def _principal(self, credential: _Credential) -> Principal:
+    async def _principal(self, credential: _Credential) -> Principal:
         authorization, client_ip = credential.authorization, credential.client_ip
         if not authorization:
             raise RpcError(errors.AUTHORIZATION_REQUIRED)
@@ -200,35 +201,35 @@ class Rpc:
                     errors.AUTHORIZATION_REQUIRED, {"reason": "signature headers need HTTP"}
                 )
             signed = signatures.parse_header(value, request_data=credential.request_data)
-            return self.service.authenticate_signature(signed, source_ip=client_ip)
+            return await self.service.authenticate_signature(signed, source_ip=client_ip)
         if scheme.lower() == "bearer":
             try:
-                return self.tokens.check(value.strip(), "access", self.service.clock.now())
+                return await self.tokens.check(value.strip(), "access", self.service.clock.now())
             except AuthenticationFailed:
                 raise RpcError(errors.UNAUTHORIZED) from None
         if scheme.lower() == "basic":
             client_id, secret = _basic(value)
-            return self.service.authenticate(client_id, secret, source_ip=client_ip)
+            return await self.service.authenticate(client_id, secret, source_ip=client_ip)
         raise RpcError(errors.AUTHORIZATION_REQUIRED, {"reason": "unsupported scheme"})
 
-    def _private(
+    async def _private(
         self,
-        run: Callable[[Rpc, Principal, dict[str, Any]], Any],
+        run: Callable[[Rpc, Principal, dict[str, Any]], Awaitable[Any]],
         need: Scope,
         params: dict[str, Any],
         credential: _Credential,
     ) -> Any:  # noqa: ANN401
-        principal = self._principal(credential)
+        principal = await self._principal(credential)
         if not principal.max_scope.covers(need):
             raise RpcError(errors.FORBIDDEN, {"reason": f"needs scope {need}"})
-        return run(self, principal, params)
+        return await run(self, principal, params)
 
     # --- the methods ------------------------------------------------------------------
 
-    def _managed(self, principal: Principal, params: dict[str, Any]) -> int:
+    async def _managed(self, principal: Principal, params: dict[str, Any]) -> int:
         """The key id of the call, refused if the key's scope exceeds the caller's."""
         key_id: int = _param(params, "id", int, required=True)
-        key = self.service.get(key_id, owner=principal.owner)
+        key = await self.service.get(key_id, owner=principal.owner)
         if not principal.max_scope.covers(key.max_scope):
             raise RpcError(errors.SCOPE_EXCEEDED)
         return key_id
@@ -241,11 +242,11 @@ class Rpc:
     def _actor(self, principal: Principal) -> str:
         return f"api:{principal.client_id}"
 
-    def create_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def create_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Create, acknowledge (this answer shows the secret) and enable a key."""
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
         actor = self._actor(principal)
-        issued = self.service.create(
+        issued = await self.service.create(
             owner=principal.owner,
             name=_param(params, "name", str) or DEFAULT_KEY_NAME,
             max_scope=scope,
@@ -254,20 +255,20 @@ class Rpc:
             actor=actor,
         )
         key_id = issued.key.id
-        self.service.acknowledge_secret(key_id, owner=principal.owner, actor=actor)
-        key = self.service.enable(key_id, owner=principal.owner, actor=actor)
+        await self.service.acknowledge_secret(key_id, owner=principal.owner, actor=actor)
+        key = await self.service.enable(key_id, owner=principal.owner, actor=actor)
         return key_object(key, issued.client_secret)
 
-    def edit_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def edit_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Change scope (required), name, features, whitelist, and enable or disable."""
-        key_id = self._managed(principal, params)
+        key_id = await self._managed(principal, params)
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
         name = _param(params, "name", str)
         features = _param(params, "enabled_features", list)
         whitelist = _param(params, "ip_whitelist", list)
         enabled = _param(params, "enabled", bool)
         owner, actor = principal.owner, self._actor(principal)
-        key = self.service.edit(
+        key = await self.service.edit(
             key_id,
             owner=owner,
             actor=actor,
@@ -277,79 +278,89 @@ class Rpc:
             ip_whitelist=UNSET if whitelist is None else whitelist,
         )
         if enabled is True and not key.enabled:
-            key = self.service.enable(key_id, owner=owner, actor=actor)
+            key = await self.service.enable(key_id, owner=owner, actor=actor)
         elif enabled is False and key.enabled:
-            key = self.service.disable(key_id, owner=owner, actor=actor)
+            key = await self.service.disable(key_id, owner=owner, actor=actor)
         return key_object(key)
 
-    def enable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def enable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Enable a key directly (the caller is authorised by its token)."""
-        key_id = self._managed(principal, params)
-        key = self.service.enable(key_id, owner=principal.owner, actor=self._actor(principal))
+        key_id = await self._managed(principal, params)
+        key = await self.service.enable(key_id, owner=principal.owner, actor=self._actor(principal))
         return key_object(key)
 
-    def disable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def disable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Disable a key; its tokens and credentials fail from the next request on."""
-        key_id = self._managed(principal, params)
-        key = self.service.disable(key_id, owner=principal.owner, actor=self._actor(principal))
+        key_id = await self._managed(principal, params)
+        key = await self.service.disable(
+            key_id, owner=principal.owner, actor=self._actor(principal)
+        )
         return key_object(key)
 
-    def list_api_keys(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: ARG002
+    async def list_api_keys(
+        self,
+        principal: Principal,
+        params: dict[str, Any],  # noqa: ARG002 (every method takes its params)
+    ) -> list[dict[str, Any]]:
         """The caller's live keys, with fingerprints in place of secrets."""
-        return [key_object(k) for k in self.service.list_keys(owner=principal.owner)]
+        return [key_object(k) for k in await self.service.list_keys(owner=principal.owner)]
 
-    def remove_api_key(self, principal: Principal, params: dict[str, Any]) -> str:
+    async def remove_api_key(self, principal: Principal, params: dict[str, Any]) -> str:
         """Remove a key for good."""
-        key_id = self._managed(principal, params)
-        self.service.remove(key_id, owner=principal.owner, actor=self._actor(principal))
+        key_id = await self._managed(principal, params)
+        await self.service.remove(key_id, owner=principal.owner, actor=self._actor(principal))
         return "ok"
 
-    def reset_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def reset_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """A new secret, in this answer only; the old one stops working at once."""
-        key_id = self._managed(principal, params)
-        issued = self.service.reset_secret(
+        key_id = await self._managed(principal, params)
+        issued = await self.service.reset_secret(
             key_id, owner=principal.owner, actor=self._actor(principal)
         )
         return key_object(issued.key, issued.client_secret)
 
-    def change_api_key_name(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
+    async def change_api_key_name(
+        self, principal: Principal, params: dict[str, Any]
+    ) -> dict[str, Any]:
         """Rename a key."""
-        key_id = self._managed(principal, params)
+        key_id = await self._managed(principal, params)
         name = _param(params, "name", str, required=True)
-        key = self.service.edit(
+        key = await self.service.edit(
             key_id, owner=principal.owner, actor=self._actor(principal), name=name
         )
         return key_object(key)
 
-    def change_scope_in_api_key(
+    async def change_scope_in_api_key(
         self, principal: Principal, params: dict[str, Any]
     ) -> dict[str, Any]:
         """Change a key's scope."""
-        key_id = self._managed(principal, params)
+        key_id = await self._managed(principal, params)
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
-        key = self.service.edit(
+        key = await self.service.edit(
             key_id, owner=principal.owner, actor=self._actor(principal), max_scope=scope
         )
         return key_object(key)
 
-    def get_access_log(self, principal: Principal, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def get_access_log(
+        self, principal: Principal, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """The key events of the caller's keys, newest first (``offset``, ``count`` up to 10000)."""
         offset = _param(params, "offset", int) or 0
         count = _param(params, "count", int) or 10
         if offset < 0 or not 1 <= count <= 10_000:  # noqa: PLR2004
             raise RpcError(errors.INVALID_PARAMS, {"reason": "offset >= 0, 1 <= count <= 10000"})
-        keys = self.service.list_keys(owner=principal.owner, include_removed=True)
+        keys = await self.service.list_keys(owner=principal.owner, include_removed=True)
         entries = [
             access_log_entry(k, h)
             for k in keys
-            for h in self.service.history(k.id, owner=principal.owner)
+            for h in await self.service.history(k.id, owner=principal.owner)
             if h.event in ACCESS_LOG_EVENTS
         ]
         entries.sort(key=lambda e: (e["timestamp"], e["id"]), reverse=True)
         return entries[offset : offset + count]
 
 
-_PRIVATE: Final[dict[str, tuple[Scope, Callable[[Rpc, Principal, dict[str, Any]], Any]]]] = {
+_PRIVATE: Final[dict[str, tuple[Scope, _Handler]]] = {
     "private/create_api_key": (_READ_WRITE, Rpc.create_api_key),
     "private/edit_api_key": (_READ_WRITE, Rpc.edit_api_key),
     "private/enable_api_key": (_READ_WRITE, Rpc.enable_api_key),

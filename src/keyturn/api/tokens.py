@@ -26,7 +26,7 @@ from keyturn.scope import Scope
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from keyturn.ports import KeyStore
+    from keyturn.ports import AsyncKeyStore
 
 
 def narrow(requested: Scope | None, ceiling: Scope) -> Scope:
@@ -70,7 +70,7 @@ class Tokens:
     """Issues and checks tokens under a server-side key."""
 
     key: bytes = attrs.field(repr=False)
-    store: KeyStore
+    store: AsyncKeyStore
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=7)
 
@@ -102,7 +102,7 @@ class Tokens:
         )
         return Grant(access, refresh, int(self.access_ttl.total_seconds()), scope)
 
-    def check(self, token: object, kind: str, now: datetime) -> Principal:
+    async def check(self, token: object, kind: str, now: datetime) -> Principal:
         """The principal a token speaks for, with its scope; ``AuthenticationFailed`` if none."""
         if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:  # noqa: PLR2004
             raise AuthenticationFailed("invalid_token")
@@ -115,7 +115,7 @@ class Tokens:
             raise AuthenticationFailed("invalid_token") from None
         if not valid or claims.get("t") != kind or claims.get("e", 0) <= now.timestamp():
             raise AuthenticationFailed("invalid_token")
-        key = self.store.get(int(claims["k"]))
+        key = await self.store.get(int(claims["k"]))
         if key is None or key.client_id != claims["c"] or not key.enabled:
             raise AuthenticationFailed("key_not_active")
         try:
