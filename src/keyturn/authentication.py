@@ -56,7 +56,7 @@ class Authenticator:
         digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
         ok = self.secret_hasher.matches(secret, digest)
         good = key if key is not None and key.secret_digest is not None and ok else None
-        return self._admit(good, client_id, str(ip), ip)
+        return self._admit(good, client_id, ip)
 
     def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Op[Principal]:
         """The principal for a signed request, or :class:`AuthenticationFailed`.
@@ -69,14 +69,14 @@ class Authenticator:
         key: ApiKey | None = yield STORE.get_by_client_id(signed.client_id)
         ok = key is not None and self._signature_matches(key, signed)
         if ok and not signatures.in_window(signed.timestamp, now):
-            self._refuse(signed.client_id, "timestamp_out_of_window", str(ip))
+            self._refuse(signed.client_id, "timestamp_out_of_window", ip)
         if ok and key is not None:
             once = signed.nonce or "sig:" + signed.signature[:128]
             expires = signatures.nonce_expiry(signed.timestamp)
             fresh = yield STORE.use_nonce(key.client_id, once, expires_at=expires, now=now)
             if not fresh:
-                self._refuse(signed.client_id, "nonce_reused", str(ip))
-        return self._admit(key if ok else None, signed.client_id, str(ip), ip)
+                self._refuse(signed.client_id, "nonce_reused", ip)
+        return self._admit(key if ok else None, signed.client_id, ip)
 
     def _signature_matches(self, key: ApiKey, signed: SignedRequest) -> bool:
         if key.public_key is not None:
@@ -98,22 +98,21 @@ class Authenticator:
         self,
         key: ApiKey | None,
         client_id: str,
-        ip_text: str,
         ip: validation.IpAddress,
     ) -> Principal:
         """The principal of a key whose credentials matched, if it may authenticate now."""
         if key is None:
-            self._refuse(client_id, "invalid_credentials", ip_text)
+            self._refuse(client_id, "invalid_credentials", ip)
         if not key.enabled:
-            self._refuse(client_id, "key_not_active", ip_text)
+            self._refuse(client_id, "key_not_active", ip)
         if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
-            self._refuse(client_id, "ip_not_allowed", ip_text)
+            self._refuse(client_id, "ip_not_allowed", ip)
         return Principal(
             key_id=key.id, owner=key.owner, client_id=key.client_id, max_scope=key.max_scope
         )
 
-    def _refuse(self, client_id: str, reason: str, ip_text: str) -> NoReturn:
+    def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress) -> NoReturn:
         self.logger.info(
-            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=ip_text
+            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=str(ip)
         )
         raise AuthenticationFailed(reason)

@@ -14,9 +14,8 @@ This module must not import the rest of keyturn: it is the mechanism only.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, TypeVar
-
-import attrs
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -24,29 +23,33 @@ T = TypeVar("T")
 Op = Generator["Call", Any, T]
 
 
-@attrs.frozen
-class Call:
+class Call(NamedTuple):
     """One request to a port: ``ports[port].method(*args, **kwargs)``."""
 
     port: str
     method: str
     args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+    kwargs: Mapping[str, Any] = MappingProxyType({})
 
 
-@attrs.frozen
 class Port:
     """Builds the calls to one port: ``STORE.get(3)`` is ``Call("store", "get", (3,))``."""
 
-    name: str
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Port({self.name!r})"
 
     def __getattr__(self, method: str) -> Callable[..., Call]:
         if method.startswith("_"):
             raise AttributeError(method)
+        port = self.name
 
         def call(*args: Any, **kwargs: Any) -> Call:  # noqa: ANN401
-            return Call(self.name, method, args, kwargs)
+            return Call(port, method, args, kwargs)
 
+        setattr(self, method, call)  # built once per method name, then a plain attribute
         return call
 
 

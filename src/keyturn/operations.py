@@ -146,17 +146,21 @@ class Operations:
         who = validation.owner(owner)
 
         def attempt() -> Op[ApiKey]:
-            key = yield from self.load(key_id, who, action)
+            key: ApiKey | None = yield STORE.get(validation.key_id(key_id))
+            if key is None or key.owner != who:
+                raise KeyNotFound(key_id, action=action.value)
             decisions.require(key, action)
             now = self.clock.now()
-            challenge = yield from self.confirmations.confirm(
-                action=action,
-                owner=who,
-                key_id=key.id,
-                params=params or {},
-                confirmation=confirmation,
-                now=now,
-            )
+            challenge = None
+            if action in self.policy.confirm:
+                challenge = yield from self.confirmations.confirm(
+                    action=action,
+                    owner=who,
+                    key_id=key.id,
+                    params=params or {},
+                    confirmation=confirmation,
+                    now=now,
+                )
             decided = decide(key, now, challenge)
             change = (yield from decided) if isinstance(decided, Generator) else decided
             if change is None:
