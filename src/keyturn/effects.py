@@ -13,11 +13,12 @@ This module must not import the rest of keyturn: it is the mechanism only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
+Y = TypeVar("Y")
 
 #: An operation: yields :class:`Call` objects, is sent their results, returns a ``T``.
 Op = Generator["Call", Any, T]
@@ -58,35 +59,49 @@ VERIFIER = Port("verifier")
 NOTIFIER = Port("notifier")
 
 
-def run(op: Op[T], ports: Mapping[str, Any]) -> T:
-    """Run ``op`` to the end against sync ``ports``; return its result or raise its error."""
+def drive(op: Generator[Y, Any, T], execute: Callable[[Y], Any]) -> T:
+    """Run any generator to the end: each yielded step goes to ``execute``, its answer back.
+
+    An exception from ``execute`` is thrown into the generator at its ``yield``. Used for port
+    calls (:func:`run`) and for the SQL stores' statement programs alike.
+    """
     value: Any = None
     error: BaseException | None = None
     while True:
         try:
-            call = op.throw(error) if error is not None else op.send(value)
+            step = op.throw(error) if error is not None else op.send(value)
         except StopIteration as stop:
             result: T = stop.value
             return result
         value, error = None, None
         try:
-            value = getattr(ports[call.port], call.method)(*call.args, **call.kwargs)
-        except Exception as e:  # noqa: BLE001 (handed to the operation, which decides)
+            value = execute(step)
+        except Exception as e:  # noqa: BLE001 (handed to the generator, which decides)
             error = e
+
+
+async def drive_async(op: Generator[Y, Any, T], execute: Callable[[Y], Awaitable[Any]]) -> T:
+    """:func:`drive` with each step awaited."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = op.throw(error) if error is not None else op.send(value)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        value, error = None, None
+        try:
+            value = await execute(step)
+        except Exception as e:  # noqa: BLE001 (handed to the generator, which decides)
+            error = e
+
+
+def run(op: Op[T], ports: Mapping[str, Any]) -> T:
+    """Run ``op`` to the end against sync ``ports``; return its result or raise its error."""
+    return drive(op, lambda c: getattr(ports[c.port], c.method)(*c.args, **c.kwargs))
 
 
 async def run_async(op: Op[T], ports: Mapping[str, Any]) -> T:
     """Run ``op`` to the end against async ``ports`` (each call awaited)."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = op.throw(error) if error is not None else op.send(value)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        value, error = None, None
-        try:
-            value = await getattr(ports[call.port], call.method)(*call.args, **call.kwargs)
-        except Exception as e:  # noqa: BLE001 (handed to the operation, which decides)
-            error = e
+    return await drive_async(op, lambda c: getattr(ports[c.port], c.method)(*c.args, **c.kwargs))

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, TypeVar
 
 import attrs
 
+from keyturn import effects
 from keyturn.adapters import codec
 from keyturn.errors import ConcurrentUpdate, QuotaExceeded, StoreError
 from keyturn.records import Delivery
@@ -440,14 +442,7 @@ class SqlKeyStore(SqlPrograms, abc.ABC):
 
     def _drive(self, program: Program[T], tx: Tx = READ) -> T:
         with self._unique(tx), self._write() if tx.write else self._read() as cur:
-            value: Any = None
-            while True:
-                try:
-                    q = program.send(value)
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-                value = run_on(cur, q)
+            return effects.drive(program, functools.partial(run_on, cur))
 
     def migrate(self) -> int:
         """Bring the schema up to date; return its version. Safe to run from many processes."""

@@ -8,12 +8,14 @@ Open it with ``await AsyncPostgresKeyStore.open(conninfo)``, close it with ``acl
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from keyturn import effects
 from keyturn.adapters._sql import READ, WRITE, Program, Tx
 from keyturn.adapters.postgres import PostgresPrograms, check_schema_name
 from keyturn.errors import InvalidInput, StoreError
@@ -98,20 +100,9 @@ class AsyncPostgresKeyStore(PostgresPrograms):
             async with self._pool.connection() as conn:
                 if tx.write:
                     async with conn.transaction(), conn.cursor() as cur:
-                        return await self._feed(program, cur)
+                        return await effects.drive_async(program, functools.partial(_run_on, cur))
                 async with conn.cursor() as cur:
-                    return await self._feed(program, cur)
-
-    @staticmethod
-    async def _feed(program: Program[T], cur: AsyncCursor[Any]) -> T:
-        value: Any = None
-        while True:
-            try:
-                q = program.send(value)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            value = await _run_on(cur, q)
+                    return await effects.drive_async(program, functools.partial(_run_on, cur))
 
     async def migrate(self) -> int:
         """Bring the schema up to date; return its version."""
