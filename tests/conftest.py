@@ -103,11 +103,12 @@ def _service(
 
 async def _async_store(store: KeyStore) -> Any:
     """``store`` as an async port: PostgreSQL's native async store, else a wrapper."""
-    if POSTGRES_URL and type(store).__name__ == "PostgresKeyStore":
+    if POSTGRES_URL:
+        from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
         from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
 
-        schema = store.schema  # type: ignore[attr-defined]
-        return await AsyncPostgresKeyStore.open(POSTGRES_URL, schema=schema, max_size=2)
+        if isinstance(store, PostgresKeyStore):
+            return await AsyncPostgresKeyStore.open(POSTGRES_URL, schema=store.schema, max_size=2)
     return AsyncStore(store, threaded=not isinstance(store, InMemoryKeyStore))
 
 

@@ -26,6 +26,7 @@ from keyturn.adapters import seal_keys
 from keyturn.adapters.clocks import SystemClock
 from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
 from keyturn.lifecycle import ACTION_DOCS, Action, State
+from keyturn.sealing import key_id_of
 from keyturn.service import UNSET
 
 if TYPE_CHECKING:
@@ -405,9 +406,7 @@ def _cmd_rotate(app: _App) -> None:
     if box is None:
         raise InvalidInput(seal_keys.ENV_MODE, "secrets are kept hashed only: nothing to rotate")
     done, left = service.reseal_secrets()
-    in_use = {
-        k.sealed_secret.partition(":")[0] for k in service.store.list_keys() if k.sealed_secret
-    }
+    in_use = {key_id_of(k.sealed_secret) for k in service.store.list_keys() if k.sealed_secret}
     dropped: list[str] = []
     if app.args.finish and left == 0 and path is not None and not in_env:
         dropped = seal_keys.prune(path, in_use)

@@ -146,9 +146,7 @@ class Operations:
         who = validation.owner(owner)
 
         def attempt() -> Op[ApiKey]:
-            key: ApiKey | None = yield STORE.get(validation.key_id(key_id))
-            if key is None or key.owner != who:
-                raise KeyNotFound(key_id, action=action.value)
+            key = yield from self.load(key_id, who, action)
             decisions.require(key, action)
             now = self.clock.now()
             challenge = None

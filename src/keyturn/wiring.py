@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -39,15 +40,22 @@ def database(db: str | None = None) -> str:
     return db or os.environ.get("KEYTURN_DB") or DEFAULT_DB
 
 
+def _is_postgres(target: str) -> bool:
+    """Whether ``target`` is a PostgreSQL URL; StoreError if it is but the extra is missing."""
+    if not target.startswith(("postgresql://", "postgres://")):
+        return False
+    if any(importlib.util.find_spec(m) is None for m in ("psycopg", "psycopg_pool")):
+        msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
+        raise StoreError(msg)
+    return True
+
+
 def open_store(db: str | None = None) -> KeyStore:
     """Open the store ``db`` names: a PostgreSQL URL, or a SQLite file path."""
     target = database(db)
-    if target.startswith(("postgresql://", "postgres://")):
-        try:
-            from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
-        except ImportError:
-            msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
-            raise StoreError(msg) from None
+    if _is_postgres(target):
+        from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
+
         return PostgresKeyStore(target)
     from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
 
@@ -212,12 +220,9 @@ def build_async_service(
 async def open_async_store(db: str | None = None) -> AsyncKeyStore:
     """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
     target = database(db)
-    if target.startswith(("postgresql://", "postgres://")):
-        try:
-            from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
-        except ImportError:
-            msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
-            raise StoreError(msg) from None
+    if _is_postgres(target):
+        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+
         return await AsyncPostgresKeyStore.open(target)
     from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
     from keyturn.adapters.to_async import AsyncStore  # noqa: PLC0415
