@@ -92,12 +92,15 @@ class Api:
         except RpcError as e:
             status = 404 if e.code == errors.METHOD_NOT_FOUND[0] else 400
             return status, {"jsonrpc": "2.0", "error": e.body()}
-        query = scope.get("query_string", b"").decode("latin-1")
-        uri = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-        signed = signatures.request_data(
-            scope["method"], uri + (f"?{query}" if query else ""), body
-        )
-        answer = await self.rpc.handle(request, headers.get("authorization"), client_ip, signed)
+        authorization = headers.get("authorization")
+        signed = None  # what a signature header signs; built only when one is sent
+        if authorization and authorization.lstrip().lower().startswith(signatures.HEADER_SCHEME):
+            query = scope.get("query_string", b"").decode("latin-1")
+            uri = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+            signed = signatures.request_data(
+                scope["method"], uri + (f"?{query}" if query else ""), body
+            )
+        answer = await self.rpc.handle(request, authorization, client_ip, signed)
         return (400 if "error" in answer else 200), answer
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
