@@ -22,10 +22,20 @@ from keyturn.outbox import AsyncOutboxRelay
 from keyturn.policy import Policy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
-    from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock
-    from keyturn.records import ApiKey, Confirmation, HistoryEntry, IssuedSecret, Principal
+    from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock, SecondFactor
+    from keyturn.records import (
+        ApiKey,
+        Confirmation,
+        HistoryEntry,
+        IssuedSecret,
+        Principal,
+        SecurityKey,
+        SecurityKeyEnrollment,
+    )
     from keyturn.sealing import SecretBox
     from keyturn.signatures import SignedRequest
 
@@ -41,6 +51,7 @@ class AsyncKeyService:
     secret_hasher: SecretHasher
     policy: Policy = attrs.field(factory=Policy)
     secret_box: SecretBox | None = None
+    second_factor: SecondFactor | None = None
     logger: Any = attrs.field(factory=get_logger)
     deliver_inline: bool = attrs.field(default=True, on_setattr=forward_to_ops)
     relay: AsyncOutboxRelay = attrs.field(init=False)
@@ -58,6 +69,7 @@ class AsyncKeyService:
             relay=self.relay,
             well_formed=self._well_formed,
             secret_box=self.secret_box,
+            second_factor=self.second_factor,
             deliver_inline=self.deliver_inline,
         )
 
@@ -224,3 +236,26 @@ class AsyncKeyService:
     async def reseal_secrets(self) -> tuple[int, int]:
         """See :meth:`keyturn.service.KeyService.reseal_secrets`."""
         return await self._run(self._ops.reseal_secrets())
+
+    # --- security keys ----------------------------------------------------------------------
+
+    async def enroll_security_key(
+        self, owner: object, *, name: object = "authenticator", issuer: object = "keyturn"
+    ) -> SecurityKeyEnrollment:
+        """See :meth:`keyturn.service.KeyService.enroll_security_key`."""
+        return await self._run(self._ops.security_keys.enroll(owner, name, issuer))
+
+    async def remove_security_key(self, owner: object) -> bool:
+        """See :meth:`keyturn.service.KeyService.remove_security_key`."""
+        return await self._run(self._ops.security_keys.remove(owner))
+
+    async def security_key(self, owner: object) -> SecurityKey | None:
+        """See :meth:`keyturn.service.KeyService.security_key`."""
+        return await self._run(self._ops.security_keys.get(owner))
+
+    async def authorize_call(
+        self, *, owner: object, call: object, params: Mapping[str, Any], answer: object = None
+    ) -> None:
+        """See :meth:`keyturn.service.KeyService.authorize_call`."""
+        op = self._ops.security_keys.authorize(owner=owner, call=call, params=params, answer=answer)
+        await self._run(op)

@@ -224,6 +224,64 @@ class ChallengeInvalid(CodeError):  # noqa: N818
         self.reason = reason
 
 
+class SecurityKeyRequired(KeyturnError):  # noqa: N818 (an answer to act on, not a failure)
+    """The account has a security key: repeat the same call with the challenge and a code.
+
+    Deribit's ``security_key_authorization_required`` answer. ``challenge`` is valid until
+    ``expires_at`` (one minute by default, ``Policy.security_challenge_ttl``) and for this exact
+    call only; ``security_keys`` lists ``(type, name)`` of the account's keys. Nothing was changed.
+    """
+
+    def __init__(
+        self,
+        *,
+        challenge: str,
+        expires_at: datetime,
+        call: str,
+        security_keys: tuple[tuple[str, str], ...],
+    ) -> None:
+        super().__init__(
+            f"{call!r} needs security-key authorization: repeat the same call with the "
+            f"challenge and a code from the authenticator before {expires_at.isoformat()}",
+            action=call,
+        )
+        self.challenge = challenge
+        self.expires_at = expires_at
+        self.security_keys = security_keys
+
+
+class SecurityKeyRefused(KeyturnError):  # noqa: N818
+    """A security-key authorization was refused; start over with a call without one.
+
+    ``reason`` is Deribit's: ``tfa_code_not_matched``, ``used_tfa_code``, ``challenge_timeout``
+    or ``tfa_code_is_required``. The challenge is spent whatever the reason.
+    """
+
+    def __init__(self, reason: str, detail: str, *, call: str) -> None:
+        super().__init__(
+            f"security-key authorization refused ({reason}): {detail}; repeat the call "
+            "without authorization_data to get a new challenge",
+            action=call,
+        )
+        self.reason = reason
+
+
+class SecurityKeyLocked(KeyturnError):  # noqa: N818
+    """Too many wrong security-key codes in a row: the account's security key is locked.
+
+    Deribit's ``security_key_authorization_over_limit``. An operator re-enrolls the account's
+    authenticator (``keyturn security-key enroll``) to lift it.
+    """
+
+    def __init__(self, *, call: str, failures: int) -> None:
+        super().__init__(
+            f"security-key authorization locked after {failures} wrong codes in a row; "
+            "an operator must enroll the authenticator again",
+            action=call,
+        )
+        self.failures = failures
+
+
 class AuthenticationFailed(KeyturnError):  # noqa: N818
     """Credentials were refused.
 

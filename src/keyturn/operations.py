@@ -27,6 +27,7 @@ from keyturn.lifecycle import Action, State
 from keyturn.outbox import relay_pass
 from keyturn.records import ApiKey, Challenge, Change, Confirmation, IssuedSecret, Notification
 from keyturn.scope import Scope
+from keyturn.security_keys import SecurityKeys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from keyturn.hashing import SecretHasher
     from keyturn.outbox import RelayRules
     from keyturn.policy import Policy
-    from keyturn.ports import Clock
+    from keyturn.ports import Clock, SecondFactor
     from keyturn.records import HistoryEntry
     from keyturn.sealing import SecretBox
 
@@ -72,9 +73,11 @@ class Operations:
     relay: RelayRules
     well_formed: Callable[[str], bool]
     secret_box: SecretBox | None = None
+    second_factor: SecondFactor | None = None
     deliver_inline: bool = True
     confirmations: Confirmations = attrs.field(init=False, repr=False)
     authenticator: Authenticator = attrs.field(init=False, repr=False)
+    security_keys: SecurityKeys = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self.confirmations = Confirmations(
@@ -87,6 +90,14 @@ class Operations:
             secret_hasher=self.secret_hasher,
             clock=self.clock,
             logger=self.logger,
+            secret_box=self.secret_box,
+        )
+        self.security_keys = SecurityKeys(
+            clock=self.clock,
+            secret_hasher=self.secret_hasher,
+            policy=self.policy,
+            logger=self.logger,
+            second_factor=self.second_factor,
             secret_box=self.secret_box,
         )
 
@@ -504,5 +515,7 @@ class Operations:
         left = sum(
             1 for k in after if k.sealed_secret is not None and box.needs_reseal(k.sealed_secret)
         )
+        sk_done, sk_left = yield from self.security_keys.reseal(box)
+        done, left = done + sk_done, left + sk_left
         self.logger.info("secrets_resealed", resealed=done, left=left, key_id_now=box.current)
         return done, left

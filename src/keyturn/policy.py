@@ -71,6 +71,9 @@ class Policy:
     * ``edit_deactivates``: editing scope, whitelist or features of an active key disables it, as
       the portal does.
     * ``confirm``: actions that must be confirmed by a code sent to the owner.
+    * ``security_challenge_ttl``: how long a security-key challenge (Deribit's per-call 2FA)
+      stays valid: one minute, as Deribit's. A run of ``max_consecutive_failures`` wrong
+      security-key codes locks the account's security key.
     """
 
     code_ttl: timedelta = attrs.field(default=timedelta(minutes=5), validator=_positive_duration)
@@ -87,6 +90,9 @@ class Policy:
     direct_enable: bool = False
     edit_deactivates: bool = True
     confirm: frozenset[Action] = attrs.field(default=frozenset(), converter=_actions)
+    security_challenge_ttl: timedelta = attrs.field(
+        default=timedelta(minutes=1), validator=_positive_duration
+    )
 
     def describe(self) -> dict[str, str]:
         """The values that edge labels and messages mention, in a person's words."""

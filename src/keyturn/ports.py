@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from keyturn.records import ApiKey, Challenge, Change, Delivery, HistoryEntry, Notification
+    from keyturn.records import (
+        ApiKey,
+        Challenge,
+        Change,
+        Delivery,
+        HistoryEntry,
+        Notification,
+        SecurityKey,
+    )
 
 
 class Clock(Protocol):
@@ -59,6 +67,36 @@ class CodeVerifier(Protocol):
 
     def is_well_formed(self, candidate: str) -> bool:
         """Whether ``candidate`` has the shape of a code at all (checked before any lookup)."""
+        ...
+
+
+class SecondFactor(Protocol):
+    """Checks codes from a person's authenticator (TOTP) for security keys.
+
+    Unlike a :class:`CodeVerifier` it issues no code: the person's app computes it from a secret
+    shared once at enrollment. It must do no I/O (it is called inside the service's operations,
+    sync and async alike); :class:`keyturn.adapters.totp.TotpVerifier` is the shipped adapter.
+    """
+
+    kind: str
+
+    def new_secret(self) -> str:
+        """A fresh shared secret, from :mod:`secrets`."""
+        ...
+
+    def provisioning_uri(self, secret: str, *, account: str, issuer: str) -> str:
+        """The ``otpauth://`` URI that enrolls ``secret`` in an authenticator app."""
+        ...
+
+    def match(self, secret: str, candidate: str, now: datetime) -> int | None:
+        """The time step ``candidate`` is the code of, if it is valid at ``now``; else ``None``.
+
+        Compares in constant time. Steps grow with time, so the caller can refuse a replay.
+        """
+        ...
+
+    def is_well_formed(self, candidate: str) -> bool:
+        """Whether ``candidate`` has the shape of a code at all."""
         ...
 
 
@@ -125,6 +163,26 @@ class KeyStore(Protocol):
         A nonce is remembered until ``expires_at`` (the end of its signature's time window);
         the check and the record are one atomic step, so two workers never both accept it.
         """
+        ...
+
+    def get_security_key(self, owner: str) -> SecurityKey | None:
+        """The owner's security key, or ``None``."""
+        ...
+
+    def save_security_key(self, security_key: SecurityKey) -> None:
+        """Store a security key one ``version`` above the stored one (version 1: a new one).
+
+        Raises :class:`~keyturn.errors.ConcurrentUpdate`, writing nothing, if the stored version
+        is not ``version - 1`` (or, for version 1, if the owner already has one).
+        """
+        ...
+
+    def remove_security_key(self, owner: str) -> bool:
+        """Forget the owner's security key; whether there was one."""
+        ...
+
+    def list_security_keys(self) -> list[SecurityKey]:
+        """Every account's security key, by owner (to re-seal them when the server key turns)."""
         ...
 
     def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
@@ -232,6 +290,22 @@ class AsyncKeyStore(Protocol):
         self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime
     ) -> bool:
         """See :meth:`KeyStore.use_nonce`."""
+        ...
+
+    async def get_security_key(self, owner: str) -> SecurityKey | None:
+        """See :meth:`KeyStore.get_security_key`."""
+        ...
+
+    async def save_security_key(self, security_key: SecurityKey) -> None:
+        """See :meth:`KeyStore.save_security_key`."""
+        ...
+
+    async def remove_security_key(self, owner: str) -> bool:
+        """See :meth:`KeyStore.remove_security_key`."""
+        ...
+
+    async def list_security_keys(self) -> list[SecurityKey]:
+        """See :meth:`KeyStore.list_security_keys`."""
         ...
 
     async def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:

@@ -103,6 +103,49 @@ class Confirmation:
     code: str = attrs.field(repr=False)
 
 
+@attrs.frozen
+class SecurityKey:
+    """An account's second factor for per-call authorization (Deribit's "security key").
+
+    ``kind`` is Deribit's key type (``tfa``: a TOTP authenticator app). The TOTP secret is kept
+    sealed with AES-GCM (:mod:`keyturn.sealing`), bound to the owner, and hidden from repr.
+    ``last_step`` is the TOTP time step of the last accepted code: no code of that step or an
+    earlier one is accepted again. ``failures`` counts wrong codes in a row.
+    """
+
+    owner: str
+    name: str
+    kind: str
+    sealed_secret: str = attrs.field(repr=False)
+    created_at: datetime
+    last_step: int = -1
+    failures: int = 0
+    version: int = 1
+
+
+@attrs.frozen
+class SecurityKeyEnrollment:
+    """A freshly enrolled security key, with its secret for the person's authenticator app.
+
+    ``secret`` (base32) and ``uri`` (``otpauth://``, for a QR code) are handed out once, here.
+    """
+
+    key: SecurityKey
+    secret: str = attrs.field(repr=False)
+    uri: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class SecurityAnswer:
+    """What a caller sends back for a security-key challenge.
+
+    Deribit's ``challenge`` and ``authorization_data`` (the code from the authenticator).
+    """
+
+    challenge: str = attrs.field(repr=False)
+    code: str = attrs.field(repr=False)
+
+
 class NotificationKind(enum.StrEnum):
     """What a notification carries."""
 

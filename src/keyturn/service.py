@@ -20,10 +20,20 @@ from keyturn.outbox import OutboxRelay
 from keyturn.policy import Policy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
-    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier
-    from keyturn.records import ApiKey, Confirmation, HistoryEntry, IssuedSecret, Principal
+    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
+    from keyturn.records import (
+        ApiKey,
+        Confirmation,
+        HistoryEntry,
+        IssuedSecret,
+        Principal,
+        SecurityKey,
+        SecurityKeyEnrollment,
+    )
     from keyturn.sealing import SecretBox
     from keyturn.signatures import SignedRequest
 
@@ -46,6 +56,7 @@ class KeyService:
     secret_hasher: SecretHasher
     policy: Policy = attrs.field(factory=Policy)
     secret_box: SecretBox | None = None
+    second_factor: SecondFactor | None = None
     logger: Any = attrs.field(factory=get_logger)
     deliver_inline: bool = attrs.field(default=True, on_setattr=forward_to_ops)
     relay: OutboxRelay = attrs.field(init=False)
@@ -63,6 +74,7 @@ class KeyService:
             relay=self.relay,
             well_formed=self._well_formed,
             secret_box=self.secret_box,
+            second_factor=self.second_factor,
             deliver_inline=self.deliver_inline,
         )
 
@@ -249,3 +261,35 @@ class KeyService:
         (changed meanwhile: run again). Needs every old key still in the ring.
         """
         return self._run(self._ops.reseal_secrets())
+
+    # --- security keys (Deribit's per-call 2FA) ---------------------------------------------
+
+    def enroll_security_key(
+        self, owner: object, *, name: object = "authenticator", issuer: object = "keyturn"
+    ) -> SecurityKeyEnrollment:
+        """A TOTP security key for ``owner``; replaces (and so unlocks) an earlier one.
+
+        The answer carries the secret and its ``otpauth://`` URI for the person's authenticator
+        app: the only time they are given out. Needs a ``second_factor`` and a ``secret_box``.
+        """
+        return self._run(self._ops.security_keys.enroll(owner, name, issuer))
+
+    def remove_security_key(self, owner: object) -> bool:
+        """Forget ``owner``'s security key (guarded calls pass again); whether there was one."""
+        return self._run(self._ops.security_keys.remove(owner))
+
+    def security_key(self, owner: object) -> SecurityKey | None:
+        """``owner``'s security key (no secret in it), or ``None``."""
+        return self._run(self._ops.security_keys.get(owner))
+
+    def authorize_call(
+        self, *, owner: object, call: object, params: Mapping[str, Any], answer: object = None
+    ) -> None:
+        """Pass a guarded call if ``owner`` has no security key, or ``answer`` is right.
+
+        Without ``answer`` raises :class:`~keyturn.errors.SecurityKeyRequired` carrying a
+        challenge for this very ``call`` and ``params``; repeat with
+        ``answer=SecurityAnswer(challenge, code)``. See :mod:`keyturn.security_keys`.
+        """
+        op = self._ops.security_keys.authorize(owner=owner, call=call, params=params, answer=answer)
+        self._run(op)

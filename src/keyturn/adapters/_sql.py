@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from datetime import datetime
 
-    from keyturn.records import ApiKey, Challenge, Change, HistoryEntry, Notification
+    from keyturn.records import (
+        ApiKey,
+        Challenge,
+        Change,
+        HistoryEntry,
+        Notification,
+        SecurityKey,
+    )
 
 #: The first schema, for both dialects: ``{id}`` is the id column, ``{int}`` a 64-bit integer.
 SCHEMA_V1: Final = """
@@ -83,6 +90,15 @@ CREATE TABLE keyturn_nonces (
     PRIMARY KEY (client_id, nonce)
 );
 CREATE INDEX keyturn_nonces_expiry ON keyturn_nonces (expires_at)
+"""
+
+#: The third schema: the accounts' security keys (Deribit's per-call 2FA), one per owner.
+SCHEMA_V3: Final = """
+CREATE TABLE keyturn_security_keys (
+    owner TEXT PRIMARY KEY,
+    version {int} NOT NULL,
+    data TEXT NOT NULL
+)
 """
 
 #: How long a claimed notification stays away from other relays before it is due again (µs).
@@ -316,6 +332,47 @@ class SqlPrograms:
         )
         return bool(inserted == 1)
 
+    # --- security keys ----------------------------------------------------------------------
+
+    def p_get_security_key(self, owner: str) -> Program[SecurityKey | None]:
+        """The owner's security key, or ``None``."""
+        row = yield self._q(
+            "SELECT data FROM keyturn_security_keys WHERE owner = ?", (owner,), "one"
+        )
+        return codec.security_key_from_json(row[0]) if row else None
+
+    def p_save_security_key(self, security_key: SecurityKey) -> Program[None]:
+        """Insert a version-1 security key, or update the stored one from ``version - 1``."""
+        sk, data = security_key, codec.security_key_to_json(security_key)
+        if sk.version == 1:
+            written = yield self._q(
+                "INSERT INTO keyturn_security_keys (owner, version, data) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (sk.owner, sk.version, data),
+                "rowcount",
+            )
+        else:
+            written = yield self._q(
+                "UPDATE keyturn_security_keys SET version = ?, data = ? "
+                "WHERE owner = ? AND version = ?",
+                (sk.version, data, sk.owner, sk.version - 1),
+                "rowcount",
+            )
+        if written != 1:
+            raise ConcurrentUpdate(0, sk.version - 1, action="security_key")
+
+    def p_remove_security_key(self, owner: str) -> Program[bool]:
+        """Forget the owner's security key; whether there was one."""
+        removed = yield self._q(
+            "DELETE FROM keyturn_security_keys WHERE owner = ?", (owner,), "rowcount"
+        )
+        return bool(removed)
+
+    def p_list_security_keys(self) -> Program[list[SecurityKey]]:
+        """Every account's security key, by owner."""
+        rows = yield self._q("SELECT data FROM keyturn_security_keys ORDER BY owner", fetch="all")
+        return [codec.security_key_from_json(r[0]) for r in rows]
+
     # --- challenges -------------------------------------------------------------------------
 
     def p_add_challenge(
@@ -485,6 +542,22 @@ class SqlKeyStore(SqlPrograms, abc.ABC):
     def use_nonce(self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime) -> bool:
         """Record a nonce unless the client used it and it is still remembered."""
         return self._drive(self.p_use_nonce(client_id, nonce, expires_at, now), WRITE)
+
+    def get_security_key(self, owner: str) -> SecurityKey | None:
+        """The owner's security key, or ``None``."""
+        return self._drive(self.p_get_security_key(owner))
+
+    def save_security_key(self, security_key: SecurityKey) -> None:
+        """Store a security key one version above the stored one (version 1: a new one)."""
+        self._drive(self.p_save_security_key(security_key), WRITE)
+
+    def remove_security_key(self, owner: str) -> bool:
+        """Forget the owner's security key; whether there was one."""
+        return self._drive(self.p_remove_security_key(owner), WRITE)
+
+    def list_security_keys(self) -> list[SecurityKey]:
+        """Every account's security key, by owner."""
+        return self._drive(self.p_list_security_keys())
 
     def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
         """Store a new challenge and enqueue its code, in one transaction."""

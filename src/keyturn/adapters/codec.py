@@ -21,6 +21,7 @@ from keyturn.records import (
     Notification,
     NotificationKind,
     PendingCode,
+    SecurityKey,
 )
 from keyturn.scope import Scope
 
@@ -146,6 +147,38 @@ def challenge_from_json(text: str) -> Challenge:
         request_digest=d["request_digest"],
         code=code,
         used=d["used"],
+        version=d["version"],
+    )
+
+
+def security_key_to_json(k: SecurityKey) -> str:
+    """The whole security key (its secret sealed) as JSON text."""
+    return json.dumps(
+        {
+            "owner": k.owner,
+            "name": k.name,
+            "kind": k.kind,
+            "sealed_secret": k.sealed_secret,
+            "created_at": to_us(k.created_at),
+            "last_step": k.last_step,
+            "failures": k.failures,
+            "version": k.version,
+        },
+        separators=(",", ":"),
+    )
+
+
+def security_key_from_json(text: str) -> SecurityKey:
+    """The security key stored as ``text``."""
+    d = json.loads(text)
+    return SecurityKey(
+        owner=d["owner"],
+        name=d["name"],
+        kind=d["kind"],
+        sealed_secret=d["sealed_secret"],
+        created_at=from_us(d["created_at"]),
+        last_step=d["last_step"],
+        failures=d["failures"],
         version=d["version"],
     )
 

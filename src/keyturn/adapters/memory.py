@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from datetime import datetime
 
-    from keyturn.records import ApiKey, Challenge, Change, HistoryEntry, Notification
+    from keyturn.records import (
+        ApiKey,
+        Challenge,
+        Change,
+        HistoryEntry,
+        Notification,
+        SecurityKey,
+    )
 
 #: How long a claimed notification stays away from other relays before it is due again.
 CLAIM_LEASE = timedelta(seconds=60)
@@ -47,6 +54,7 @@ class InMemoryKeyStore:
     _challenges: dict[str, Challenge] = attrs.field(factory=dict, init=False)
     _undelivered: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
     _nonces: dict[tuple[str, str], datetime] = attrs.field(factory=dict, init=False)
+    _security_keys: dict[str, SecurityKey] = attrs.field(factory=dict, init=False)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
@@ -114,6 +122,29 @@ class InMemoryKeyStore:
         """The key's audit trail, oldest first."""
         with self._lock:
             return list(self._history.get(key_id, ()))
+
+    def get_security_key(self, owner: str) -> SecurityKey | None:
+        """The owner's security key, or ``None``."""
+        return self._security_keys.get(owner)
+
+    def save_security_key(self, security_key: SecurityKey) -> None:
+        """Store a security key one version above the stored one (version 1: a new one)."""
+        with self._lock:
+            stored = self._security_keys.get(security_key.owner)
+            stored_version = 0 if stored is None else stored.version
+            if stored_version != security_key.version - 1:
+                raise ConcurrentUpdate(0, security_key.version - 1, action="security_key")
+            self._security_keys[security_key.owner] = security_key
+
+    def remove_security_key(self, owner: str) -> bool:
+        """Forget the owner's security key; whether there was one."""
+        with self._lock:
+            return self._security_keys.pop(owner, None) is not None
+
+    def list_security_keys(self) -> list[SecurityKey]:
+        """Every account's security key, by owner."""
+        with self._lock:
+            return [self._security_keys[o] for o in sorted(self._security_keys)]
 
     def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
         """Store a new challenge and enqueue its code."""

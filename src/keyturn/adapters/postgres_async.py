@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from psycopg import AsyncCursor
 
     from keyturn.adapters._sql import Q, T
-    from keyturn.records import ApiKey, Challenge, Change, Delivery, HistoryEntry, Notification
+    from keyturn.records import (
+        ApiKey,
+        Challenge,
+        Change,
+        Delivery,
+        HistoryEntry,
+        Notification,
+        SecurityKey,
+    )
 
 
 async def _run_on(cur: AsyncCursor[Any], q: Q) -> Any:  # noqa: ANN401
@@ -137,6 +145,22 @@ class AsyncPostgresKeyStore(PostgresPrograms):
     async def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
         return await self._drive(self.p_history(key_id))
+
+    async def get_security_key(self, owner: str) -> SecurityKey | None:
+        """The owner's security key, or ``None``."""
+        return await self._drive(self.p_get_security_key(owner))
+
+    async def save_security_key(self, security_key: SecurityKey) -> None:
+        """Store a security key one version above the stored one (version 1: a new one)."""
+        await self._drive(self.p_save_security_key(security_key), WRITE)
+
+    async def remove_security_key(self, owner: str) -> bool:
+        """Forget the owner's security key; whether there was one."""
+        return await self._drive(self.p_remove_security_key(owner), WRITE)
+
+    async def list_security_keys(self) -> list[SecurityKey]:
+        """Every account's security key, by owner."""
+        return await self._drive(self.p_list_security_keys())
 
     async def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
         """Swap the key's sealed secret if it is still ``expected``."""
