@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from keyturn import State, StoreError
+from keyturn import SecurityKey, State, StoreError
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.contract import KeyStoreContract
@@ -87,8 +87,8 @@ def test_forward_migration_from_an_old_file(tmp_path: Path) -> None:
     later.close()
 
 
-def test_a_version_1_file_gains_the_nonce_table_and_keeps_its_keys(tmp_path: Path) -> None:
-    """A file made by keyturn's first schema migrates to v2: keys stay, nonces now work."""
+def test_a_version_1_file_gains_the_later_tables_and_keeps_its_keys(tmp_path: Path) -> None:
+    """A file made by keyturn's first schema migrates to v3: keys stay; nonces and security keys work."""
 
     class Version1(SQLiteKeyStore):
         MIGRATIONS = SQLiteKeyStore.MIGRATIONS[:1]
@@ -99,11 +99,16 @@ def test_a_version_1_file_gains_the_nonce_table_and_keeps_its_keys(tmp_path: Pat
     assert old.schema_version() == 1
     old.close()
     store = SQLiteKeyStore(path)
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
     assert store.get(issued.key.id) is not None
     assert store.get(issued.key.id).state is State.ACTIVE  # type: ignore[union-attr]
     now = issued.key.created_at
     assert store.use_nonce("c", "n", expires_at=now, now=now - now.resolution)
+    security_key = SecurityKey(
+        owner="alice", name="phone", kind="tfa", sealed_secret="sealed", created_at=now
+    )
+    store.save_security_key(security_key)
+    assert store.get_security_key("alice") == security_key
     store.close()
 
 

@@ -22,6 +22,9 @@ from keyturn.errors import (
     KeyturnError,
     QuotaExceeded,
     ResendTooEarly,
+    SecurityKeyLocked,
+    SecurityKeyRefused,
+    SecurityKeyRequired,
     SendLimitReached,
     StoreError,
 )
@@ -37,6 +40,9 @@ from keyturn.records import (
     Notification,
     NotificationKind,
     Principal,
+    SecurityAnswer,
+    SecurityKey,
+    SecurityKeyEnrollment,
 )
 from keyturn.scope import Scope
 from keyturn.service import KeyService
@@ -71,6 +77,12 @@ __all__ = [
     "ResendTooEarly",
     "Scope",
     "SecretHasher",
+    "SecurityAnswer",
+    "SecurityKey",
+    "SecurityKeyEnrollment",
+    "SecurityKeyLocked",
+    "SecurityKeyRefused",
+    "SecurityKeyRequired",
     "SendLimitReached",
     "State",
     "StoreError",

@@ -78,7 +78,10 @@ class SecondFactor(Protocol):
     sync and async alike); :class:`keyturn.adapters.totp.TotpVerifier` is the shipped adapter.
     """
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """Deribit's security-key type this factor is (``tfa`` for TOTP)."""
+        ...
 
     def new_secret(self) -> str:
         """A fresh shared secret, from :mod:`secrets`."""

@@ -28,7 +28,14 @@ from keyturn.service import KeyService
 if TYPE_CHECKING:
     from keyturn.aio import AsyncKeyService
     from keyturn.api.asgi import Api
-    from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock, KeyStore, Notifier
+    from keyturn.ports import (
+        AsyncKeyStore,
+        AsyncNotifier,
+        Clock,
+        KeyStore,
+        Notifier,
+        SecondFactor,
+    )
     from keyturn.sealing import SecretBox
 
 DEFAULT_DB: Final = "keyturn.db"
@@ -164,6 +171,15 @@ def _shared(
     )
 
 
+def default_second_factor() -> SecondFactor | None:
+    """A TOTP verifier for security keys if pyotp is installed (extra ``totp``), else ``None``."""
+    try:
+        from keyturn.adapters.totp import TotpVerifier  # noqa: PLC0415
+    except ImportError:
+        return None
+    return TotpVerifier()
+
+
 def build_service(
     *,
     store: KeyStore,
@@ -188,6 +204,7 @@ def build_service(
         secret_hasher=hasher,
         policy=policy,
         secret_box=secret_box,
+        second_factor=default_second_factor(),
     )
 
 
@@ -214,6 +231,7 @@ def build_async_service(
         secret_hasher=hasher,
         policy=policy,
         secret_box=secret_box,
+        second_factor=default_second_factor(),
     )
 
 

@@ -14,12 +14,13 @@ from keyturn.errors import (
     ChallengeInvalid,
     CodeError,
     CodeExpired,
-    CodeMismatch,
     ConcurrentUpdate,
     InvalidInput,
     KeyNotFound,
     KeyturnError,
     QuotaExceeded,
+    SecurityKeyLocked,
+    SecurityKeyRefused,
 )
 
 PARSE_ERROR: Final = (-32700, "Parse error")
@@ -30,6 +31,7 @@ INTERNAL_ERROR: Final = (-32603, "Internal error")
 AUTHORIZATION_REQUIRED: Final = (10000, "authorization_required")
 INVALID_ARGUMENTS: Final = (11029, "invalid_arguments")
 BAD_REQUEST: Final = (11050, "bad_request")
+SECURITY_KEY_OVER_LIMIT: Final = (12998, "security_key_authorization_over_limit")
 INVALID_CREDENTIALS: Final = (13004, "invalid_credentials")
 UNAUTHORIZED: Final = (13009, "unauthorized")
 NOT_FOUND: Final = (13020, "not_found")
@@ -54,23 +56,31 @@ class RpcError(Exception):
         return out
 
 
+def _code_reason(error: CodeError) -> str:
+    """Deribit's 13668 reason for a refused confirmation code."""
+    if isinstance(error, CodeExpired):
+        return "challenge_timeout"
+    if isinstance(error, ChallengeInvalid) and "already used" in error.reason:
+        return "used_tfa_code"
+    return "tfa_code_not_matched"
+
+
 def from_keyturn(error: KeyturnError) -> RpcError:
     """The Deribit error for a keyturn error."""
     if isinstance(error, InvalidInput):
         return RpcError(INVALID_ARGUMENTS, {"param": error.field, "reason": error.reason})
-    if isinstance(error, KeyNotFound):
-        return RpcError(NOT_FOUND)
-    if isinstance(error, AuthenticationFailed):
-        return RpcError(INVALID_CREDENTIALS)
+    if isinstance(error, SecurityKeyRefused):
+        return RpcError(SECURITY_KEY_ERROR, {"reason": error.reason})
     if isinstance(error, CodeError):
-        reason = "tfa_code_not_matched"
-        if isinstance(error, CodeExpired):
-            reason = "challenge_timeout"
-        elif isinstance(error, ChallengeInvalid) and "already used" in error.reason:
-            reason = "used_tfa_code"
-        elif not isinstance(error, CodeMismatch):
-            reason = "tfa_code_not_matched"
-        return RpcError(SECURITY_KEY_ERROR, {"reason": reason})
+        return RpcError(SECURITY_KEY_ERROR, {"reason": _code_reason(error)})
     if isinstance(error, ActionNotAllowed | QuotaExceeded | ConcurrentUpdate):
         return RpcError(BAD_REQUEST, {"reason": error.message})
+    simple = (
+        (KeyNotFound, NOT_FOUND),
+        (AuthenticationFailed, INVALID_CREDENTIALS),
+        (SecurityKeyLocked, SECURITY_KEY_OVER_LIMIT),
+    )
+    for kind, answer in simple:
+        if isinstance(error, kind):
+            return RpcError(answer)
     return RpcError(INTERNAL_ERROR)

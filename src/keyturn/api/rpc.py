@@ -11,6 +11,12 @@ How the API maps onto the lifecycle (the README says more):
   ``account:read_write``. ``enable_api_key`` is the direct-enable edge.
 * ``enabled`` is true exactly when the key is ``active``; a key a person left in ``created``,
   ``secret_acknowledged`` or ``pending_2fa`` in the portal shows ``enabled: false``.
+* Deribit's security keys: while the caller's account has one enrolled, the calls Deribit
+  guards (create, edit, disable, change scope, list) first answer
+  ``security_key_authorization_required`` with a challenge; the same call repeated with
+  ``authorization_data`` (the TOTP code) and ``challenge`` proceeds
+  (:mod:`keyturn.security_keys`). Each guarded method checks its own parameters first, so a
+  malformed request does not spend a challenge.
 * Every call goes to the async service (:class:`~keyturn.aio.AsyncKeyService`), which runs the
   same operations as the sync one over async ports.
 """
@@ -24,12 +30,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from keyturn import signatures
+from keyturn import signatures, validation
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
-from keyturn.errors import AuthenticationFailed, KeyturnError
+from keyturn.errors import AuthenticationFailed, KeyturnError, SecurityKeyRequired
 from keyturn.operations import UNSET
+from keyturn.records import SecurityAnswer
 from keyturn.scope import Scope
 
 if TYPE_CHECKING:
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
 _READ_WRITE: Final = Scope.parse("account:read_write")
 _READ: Final = Scope.parse("account:read")
 DEFAULT_KEY_NAME: Final = "api_key"
+#: Parameters that answer a security-key challenge; the rest is the call the challenge binds.
+_ANSWER_PARAMS: Final = frozenset({"authorization_data", "challenge"})
 
 
 def _param(params: Mapping[str, Any], name: str, kind: type, *, required: bool = False) -> Any:  # noqa: ANN401
@@ -222,7 +231,32 @@ class Rpc:
         principal = await self._principal(credential)
         if not principal.max_scope.covers(need):
             raise RpcError(errors.FORBIDDEN, {"reason": f"needs scope {need}"})
-        return await run(self, principal, params)
+        try:
+            return await run(self, principal, params)
+        except SecurityKeyRequired as e:
+            return {
+                "security_key_authorization_required": True,
+                "security_keys": [{"type": kind, "name": name} for kind, name in e.security_keys],
+                "challenge": e.challenge,
+            }
+
+    async def _guard(self, principal: Principal, call: str, params: dict[str, Any]) -> None:
+        """Deribit's security-key check for a guarded call, once its parameters are checked."""
+        code = params.get("authorization_data")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)  # a GET query decodes 123456 as a number
+        challenge = _param(params, "challenge", str)
+        if code is not None and not isinstance(code, str):
+            raise RpcError(
+                errors.INVALID_PARAMS, {"param": "authorization_data", "reason": "must be a string"}
+            )
+        answer = None if challenge is None else SecurityAnswer(challenge, code or "")
+        await self.service.authorize_call(
+            owner=principal.owner,
+            call=call,
+            params={k: v for k, v in params.items() if k not in _ANSWER_PARAMS},
+            answer=answer,
+        )
 
     # --- the methods ------------------------------------------------------------------
 
@@ -245,13 +279,19 @@ class Rpc:
     async def create_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Create, acknowledge (this answer shows the secret) and enable a key."""
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
+        name = validation.name(_param(params, "name", str) or DEFAULT_KEY_NAME)
+        public_key = _param(params, "public_key", str)
+        features = _param(params, "enabled_features", list)
+        validation.public_key(public_key)
+        validation.enabled_features(features)
+        await self._guard(principal, "private/create_api_key", params)
         actor = self._actor(principal)
         issued = await self.service.create(
             owner=principal.owner,
-            name=_param(params, "name", str) or DEFAULT_KEY_NAME,
+            name=name,
             max_scope=scope,
-            public_key=_param(params, "public_key", str),
-            enabled_features=_param(params, "enabled_features", list),
+            public_key=public_key,
+            enabled_features=features,
             actor=actor,
         )
         key_id = issued.key.id
@@ -267,6 +307,10 @@ class Rpc:
         features = _param(params, "enabled_features", list)
         whitelist = _param(params, "ip_whitelist", list)
         enabled = _param(params, "enabled", bool)
+        validation.name(name or DEFAULT_KEY_NAME)
+        validation.enabled_features(features)
+        validation.ip_whitelist(whitelist)
+        await self._guard(principal, "private/edit_api_key", params)
         owner, actor = principal.owner, self._actor(principal)
         key = await self.service.edit(
             key_id,
@@ -292,6 +336,7 @@ class Rpc:
     async def disable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
         """Disable a key; its tokens and credentials fail from the next request on."""
         key_id = await self._managed(principal, params)
+        await self._guard(principal, "private/disable_api_key", params)
         key = await self.service.disable(
             key_id, owner=principal.owner, actor=self._actor(principal)
         )
@@ -300,9 +345,10 @@ class Rpc:
     async def list_api_keys(
         self,
         principal: Principal,
-        params: dict[str, Any],  # noqa: ARG002 (every method takes its params)
+        params: dict[str, Any],
     ) -> list[dict[str, Any]]:
         """The caller's live keys, with fingerprints in place of secrets."""
+        await self._guard(principal, "private/list_api_keys", params)
         return [key_object(k) for k in await self.service.list_keys(owner=principal.owner)]
 
     async def remove_api_key(self, principal: Principal, params: dict[str, Any]) -> str:
@@ -336,6 +382,7 @@ class Rpc:
         """Change a key's scope."""
         key_id = await self._managed(principal, params)
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
+        await self._guard(principal, "private/change_scope_in_api_key", params)
         key = await self.service.edit(
             key_id, owner=principal.owner, actor=self._actor(principal), max_scope=scope
         )
