@@ -89,6 +89,7 @@ def _service(
                 secret_hasher=sync.secret_hasher,
                 policy=sync.policy,
                 secret_box=sync.secret_box,
+                second_factor=sync.second_factor,
             ),
             store=keyturn_store,
             notifier=sync.notifier,

@@ -407,6 +407,7 @@ def _cmd_rotate(app: _App) -> None:
         raise InvalidInput(seal_keys.ENV_MODE, "secrets are kept hashed only: nothing to rotate")
     done, left = service.reseal_secrets()
     in_use = {key_id_of(k.sealed_secret) for k in service.store.list_keys() if k.sealed_secret}
+    in_use |= {key_id_of(k.sealed_secret) for k in service.store.list_security_keys()}
     dropped: list[str] = []
     if app.args.finish and left == 0 and path is not None and not in_env:
         dropped = seal_keys.prune(path, in_use)

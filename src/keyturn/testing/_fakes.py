@@ -22,11 +22,12 @@ from keyturn.policy import Policy
 from keyturn.ports import IssuedCode
 from keyturn.sealing import SecretBox
 from keyturn.service import KeyService
+from keyturn.wiring import default_second_factor
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier
+    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
     from keyturn.records import IssuedSecret
 
 
@@ -79,16 +80,19 @@ def make_service(
     logger: Any = None,  # noqa: ANN401
     secret_box: SecretBox | None = None,
     sealed: bool = True,
+    second_factor: SecondFactor | None = None,
 ) -> KeyService:
     """A service over fakes: memory store, known codes, recording notifier, manual clock.
 
     Secrets are kept sealed under a fresh ring (``secret_box``, else a generated one) unless
-    ``sealed`` is false (hashes only).
+    ``sealed`` is false (hashes only). Security keys use ``second_factor``, else TOTP when
+    pyotp is installed (TOTP is pure computation: the manual clock drives it).
     """
     extra = {"logger": logger} if logger is not None else {}
     if secret_box is None and sealed:
         secret_box = SecretBox.generate()
     return KeyService(
+        second_factor=second_factor if second_factor is not None else default_second_factor(),
         secret_box=secret_box,
         store=store if store is not None else InMemoryKeyStore(),
         verifier=verifier if verifier is not None else KnownCodeVerifier(),

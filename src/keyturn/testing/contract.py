@@ -35,6 +35,7 @@ from keyturn.records import (
     Notification,
     NotificationKind,
     PendingCode,
+    SecurityKey,
 )
 from keyturn.scope import Scope
 from keyturn.validation import ip_whitelist
@@ -80,6 +81,13 @@ def new_challenge(action: Action, owner: str = "alice") -> Challenge:
         key_id=None,
         request_digest="d" * 64,
         code=code,
+    )
+
+
+def new_security_key(owner: str, name: str = "phone") -> SecurityKey:
+    """An unsaved version-1 security key of ``owner``, enrolled at ``T0``."""
+    return SecurityKey(
+        owner=owner, name=name, kind="tfa", sealed_secret="k1:" + new_token(), created_at=T0
     )
 
 
@@ -304,3 +312,29 @@ class KeyStoreContract:
         assert stored is not None
         assert stored.sealed_secret == resealed
         assert len(store.history(key.id)) == 1
+
+    def test_security_keys_round_trip_with_versions(self, store: KeyStore) -> None:
+        """A security key reads back equal; a duplicate or stale save raises and writes nothing."""
+        first = new_security_key("alice")
+        store.save_security_key(first)
+        assert store.get_security_key("alice") == first
+        assert store.get_security_key("bob") is None
+        with pytest.raises(ConcurrentUpdate):
+            store.save_security_key(new_security_key("alice", name="other"))
+        counted = attrs.evolve(first, failures=1, version=2)
+        store.save_security_key(counted)
+        with pytest.raises(ConcurrentUpdate):
+            store.save_security_key(attrs.evolve(first, last_step=9, version=2))
+        assert store.get_security_key("alice") == counted
+
+    def test_security_keys_are_listed_by_owner_and_removed(self, store: KeyStore) -> None:
+        """Security keys list by owner; removing one says whether there was one to remove."""
+        store.save_security_key(new_security_key("carol"))
+        store.save_security_key(new_security_key("alice"))
+        assert [k.owner for k in store.list_security_keys()] == ["alice", "carol"]
+        assert store.remove_security_key("alice")
+        assert not store.remove_security_key("alice")
+        assert store.get_security_key("alice") is None
+        assert [k.owner for k in store.list_security_keys()] == ["carol"]
+        store.save_security_key(new_security_key("alice"))
+        assert store.get_security_key("alice") is not None
