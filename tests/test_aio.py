@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from keyturn import ConcurrentUpdate, State, effects
+from keyturn import (
+    ConcurrentUpdate,
+    SecurityAnswer,
+    SecurityKeyRefused,
+    SecurityKeyRequired,
+    State,
+    effects,
+)
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
+from keyturn.adapters.totp import TotpVerifier
 from keyturn.aio import AsyncKeyService
 from keyturn.effects import STORE, Call
 from keyturn.hashing import SecretHasher
@@ -83,6 +91,7 @@ def _service(
         clock=clock,
         secret_hasher=SecretHasher.generate(),
         secret_box=SecretBox.generate(),
+        second_factor=TotpVerifier(),
     )
 
 
@@ -166,6 +175,45 @@ class TestAsyncPostgres:
 
         results = asyncio.run(scenario())
         assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
+
+    def test_one_totp_code_passes_once_across_concurrent_calls(self) -> None:
+        """Eight coroutines answering their own challenges with one TOTP code: one passes."""
+        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+
+        clock = ManualClock()
+
+        async def scenario() -> list[Any]:
+            store = await AsyncPostgresKeyStore.open(
+                POSTGRES_URL, schema=f"kt_{uuid.uuid4().hex[:12]}", max_size=6
+            )
+            try:
+                service = _service(store, RecordingNotifier(), clock)
+                enrolled = await service.enroll_security_key("alice")
+                code = TotpVerifier().code_at(enrolled.secret, clock.now())
+                challenges = []
+                for _ in range(8):
+                    try:
+                        await service.authorize_call(owner="alice", call="c", params={})
+                    except SecurityKeyRequired as e:
+                        challenges.append(e.challenge)
+                return await asyncio.gather(
+                    *(
+                        service.authorize_call(
+                            owner="alice", call="c", params={}, answer=SecurityAnswer(ch, code)
+                        )
+                        for ch in challenges
+                    ),
+                    return_exceptions=True,
+                )
+            finally:
+                await store.drop_schema()
+                await store.aclose()
+
+        results = asyncio.run(scenario())
+        assert len(results) == 8
+        assert results.count(None) == 1
+        refusals = [r for r in results if isinstance(r, SecurityKeyRefused)]
+        assert [r.reason for r in refusals] == ["used_tfa_code"] * 7
 
 
 @_NO_POSTGRES

@@ -6,22 +6,26 @@ Every result is validated against Deribit's official OpenAPI schema (``../shared
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 import jsonschema
 import pytest
 import uvicorn
 
-from keyturn import State, wiring
+from keyturn import Policy, State, wiring
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
+from keyturn.adapters.totp import TotpVerifier
 from keyturn.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 from keyturn.testing.signing import (
@@ -36,7 +40,7 @@ from keyturn.testing.signing import (
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from keyturn import KeyService
+    from keyturn import KeyService, SecurityKeyEnrollment
 
 SCHEMA_FILE = Path(__file__).parent.parent.parent / "shared/deribit/deribit_api_v2_api_keys.json"
 MASTER = bytes(range(32))
@@ -61,22 +65,23 @@ def assert_valid(response: dict[str, Any], name: str) -> None:
     jsonschema.validate(response, root)
 
 
-@pytest.fixture(name="world")
-def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
+@contextlib.contextmanager
+def serving(path: Path, policy: Policy = wiring.API_POLICY) -> Iterator[tuple[KeyService, str]]:
     """The API (async service) on a SQLite file and a free port; a sync service on the file.
 
-    The sync service plays the portal: it makes and activates keys the API then manages.
+    The sync service plays the portal: it makes and activates keys the API then manages, and
+    enrolls security keys.
     """
-    store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+    store = SQLiteKeyStore(path / "keys.db", synchronous="OFF")
     box, notifier = SecretBox.generate(), RecordingNotifier()
     service = wiring.build_service(
-        store=store, notifier=notifier, master_key=MASTER, policy=wiring.API_POLICY, secret_box=box
+        store=store, notifier=notifier, master_key=MASTER, policy=policy, secret_box=box
     )
     served = wiring.build_async_service(
         store=AsyncStore(store),
         notifier=AsyncNotifierAdapter(notifier),
         master_key=MASTER,
-        policy=wiring.API_POLICY,
+        policy=policy,
         secret_box=box,
     )
     with socket.socket() as s:
@@ -93,10 +98,19 @@ def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
         if server.started:
             break
         time.sleep(0.02)
-    yield service, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    store.close()
+    try:
+        yield service, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+
+
+@pytest.fixture(name="world")
+def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
+    """The API served on loopback over a SQLite file, with the portal's sync service."""
+    with serving(tmp_path) as world:
+        yield world
 
 
 def portal_key(
@@ -546,3 +560,224 @@ class TestWebSocket:
         _, url = world
         with pytest.raises(InvalidStatus):
             connect(url.replace("http://", "ws://") + "/ws/elsewhere").close()
+
+
+TOTP = TotpVerifier()
+
+
+def tfa(enrolled: SecurityKeyEnrollment) -> str:
+    """The code the account's authenticator app shows now."""
+    return TOTP.code_at(enrolled.secret, datetime.now(UTC))
+
+
+def guarded(
+    url: str, method: str, params: dict[str, Any], token: str, enrolled: SecurityKeyEnrollment
+) -> dict[str, Any]:
+    """A guarded call in Deribit's two rounds: the challenge, then the call with a TOTP code."""
+    first = call(url, method, params, token=token)
+    result = first["result"]
+    assert result["security_key_authorization_required"] is True
+    assert result["security_keys"] == [{"type": "tfa", "name": enrolled.key.name}]
+    answer = {**params, "authorization_data": tfa(enrolled), "challenge": result["challenge"]}
+    return call(url, method, answer, token=token)
+
+
+class TestSecurityKeys:
+    def test_every_guarded_method_in_two_rounds(self, world: tuple[KeyService, str]) -> None:
+        """create, edit, disable, change scope and list answer a challenge, then run with a code."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        enrolled = service.enroll_security_key("acct1", name="phone")
+        made = guarded(
+            url,
+            "private/create_api_key",
+            {"max_scope": "trade:read", "name": "tfa"},
+            token,
+            enrolled,
+        )
+        assert_valid(made, "private_api_key_response")
+        key_id = made["result"]["id"]
+        steps = [
+            ("private/edit_api_key", {"id": key_id, "max_scope": "trade:read", "name": "tfa2"}),
+            ("private/change_scope_in_api_key", {"id": key_id, "max_scope": "account:read"}),
+            ("private/disable_api_key", {"id": key_id}),
+            ("private/list_api_keys", {}),
+        ]
+        for method, params in steps:
+            enrolled = service.enroll_security_key("acct1", name="phone")  # a fresh TOTP step
+            answer = guarded(url, method, params, token, enrolled)
+            name = (
+                "public_list_api_keys_response"
+                if method.endswith("list_api_keys")
+                else "private_api_key_response"
+            )
+            assert_valid(answer, name)
+        stored = service.get(key_id, owner="acct1")
+        assert (stored.name, str(stored.max_scope), stored.enabled) == (
+            "tfa2",
+            "account:read",
+            False,
+        )
+
+    def test_unguarded_methods_need_no_code(self, world: tuple[KeyService, str]) -> None:
+        """enable, reset, rename, access log and remove run at once, as on Deribit."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        other = key_in_state(
+            service, State.DISABLED, owner="acct1", name="other", max_scope="trade:read"
+        ).key.id
+        service.enroll_security_key("acct1")
+        assert_valid(
+            call(url, "private/enable_api_key", {"id": other}, token=token),
+            "private_api_key_response",
+        )
+        assert_valid(
+            call(url, "private/change_api_key_name", {"id": other, "name": "n2"}, token=token),
+            "private_api_key_response",
+        )
+        assert_valid(
+            call(url, "private/reset_api_key", {"id": other}, token=token),
+            "private_api_key_response",
+        )
+        assert_valid(
+            call(url, "private/get_access_log", {}, token=token), "private_get_access_log_response"
+        )
+        assert call(url, "private/remove_api_key", {"id": other}, token=token)["result"] == "ok"
+
+    def test_refusals_use_deribit_reasons(self, world: tuple[KeyService, str]) -> None:
+        """Wrong, reused, missing and misplaced codes get 13668 with Deribit's reasons."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        enrolled = service.enroll_security_key("acct1")
+        method = "private/list_api_keys"
+
+        def challenge(for_method: str = method, params: dict[str, Any] | None = None) -> str:
+            found: str = call(url, for_method, params or {}, token=token)["result"]["challenge"]
+            return found
+
+        def reason(answer: dict[str, Any]) -> str:
+            assert answer["error"]["code"] == 13668, answer
+            assert answer["error"]["message"] == "security_key_authorization_error"
+            found: str = answer["error"]["data"]["reason"]
+            return found
+
+        right = tfa(enrolled)
+        wrong = str((int(right) + 500_000) % 1_000_000).zfill(6)
+        spent = challenge()
+        params = {"authorization_data": wrong, "challenge": spent}
+        assert reason(call(url, method, params, token=token)) == "tfa_code_not_matched"
+        params = {"authorization_data": right, "challenge": spent}
+        assert reason(call(url, method, params, token=token)) == "used_tfa_code"
+        params = {"challenge": challenge()}
+        assert reason(call(url, method, params, token=token)) == "tfa_code_is_required"
+        create = {"max_scope": "trade:read"}
+        params = {
+            "authorization_data": right,
+            "challenge": challenge("private/create_api_key", create),
+        }
+        assert reason(call(url, method, params, token=token)) == "tfa_code_not_matched"
+        params = {"authorization_data": right, "challenge": challenge()}
+        assert "result" in call(url, method, params, token=token)
+        params = {"authorization_data": right, "challenge": challenge()}
+        assert reason(call(url, method, params, token=token)) == "used_tfa_code"
+        assert len(service.list_keys(owner="acct1")) == 1
+
+    def test_malformed_answers_are_argument_errors(self, world: tuple[KeyService, str]) -> None:
+        """A malformed code or challenge is 11029/-32602, spends nothing, and changes no key."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        enrolled = service.enroll_security_key("acct1")
+        method = "private/create_api_key"
+        params = {"max_scope": "trade:read", "name": "made"}
+        challenge = call(url, method, params, token=token)["result"]["challenge"]
+        for bad, code in (
+            ({"authorization_data": "12ab56", "challenge": challenge}, 11029),
+            ({"authorization_data": ["1"], "challenge": challenge}, -32602),
+            ({"authorization_data": "123456", "challenge": 5}, -32602),
+            ({"authorization_data": "123456", "challenge": "c" * 300}, 11029),
+            ({"name": "bad name!", "authorization_data": "123456", "challenge": challenge}, 11029),
+        ):
+            answer = call(url, method, {**params, **bad}, token=token)
+            assert answer["error"]["code"] == code, (bad, answer)
+        assert len(service.list_keys(owner="acct1")) == 1
+        good = {**params, "authorization_data": tfa(enrolled), "challenge": challenge}
+        assert_valid(call(url, method, good, token=token), "private_api_key_response")
+
+    def test_a_get_query_carries_the_code(self, world: tuple[KeyService, str]) -> None:
+        """Over GET the code and challenge travel in the query string, like every parameter."""
+        service, url = world
+        cid, secret = portal_key(service)
+        token = login(url, cid, secret)
+        enrolled = service.enroll_security_key("acct1")
+        headers = {"Authorization": f"Bearer {token}"}
+        endpoint = f"{url}/api/v2/private/list_api_keys"
+        first = httpx.get(endpoint, headers=headers).json()
+        query = {"authorization_data": tfa(enrolled), "challenge": first["result"]["challenge"]}
+        answer = httpx.get(endpoint, params=query, headers=headers).json()
+        assert_valid(answer, "public_list_api_keys_response")
+
+    def test_wrong_codes_in_a_row_are_over_limit(self, tmp_path: Path) -> None:
+        """After the policy's run of wrong codes the account gets 12998 until enrolled again."""
+        policy = attrs.evolve(wiring.API_POLICY, max_consecutive_failures=2)
+        with serving(tmp_path, policy) as (service, url):
+            cid, secret = portal_key(service)
+            token = login(url, cid, secret)
+            enrolled = service.enroll_security_key("acct1")
+            wrong = str((int(tfa(enrolled)) + 500_000) % 1_000_000).zfill(6)
+            method = "private/list_api_keys"
+            for _ in range(2):
+                challenge = call(url, method, token=token)["result"]["challenge"]
+                params = {"authorization_data": wrong, "challenge": challenge}
+                assert call(url, method, params, token=token)["error"]["code"] == 13668
+            over = call(url, method, token=token)["error"]
+            assert over == {"code": 12998, "message": "security_key_authorization_over_limit"}
+            assert_valid(
+                guarded(url, method, {}, token, service.enroll_security_key("acct1")),
+                "public_list_api_keys_response",
+            )
+
+    def test_a_late_answer_is_challenge_timeout(self, tmp_path: Path) -> None:
+        """An answer after the challenge's lifetime gets 13668 challenge_timeout."""
+        policy = attrs.evolve(wiring.API_POLICY, security_challenge_ttl=timedelta(milliseconds=300))
+        with serving(tmp_path, policy) as (service, url):
+            cid, secret = portal_key(service)
+            token = login(url, cid, secret)
+            enrolled = service.enroll_security_key("acct1")
+            method = "private/list_api_keys"
+            challenge = call(url, method, token=token)["result"]["challenge"]
+            time.sleep(0.4)
+            params = {"authorization_data": tfa(enrolled), "challenge": challenge}
+            answer = call(url, method, params, token=token)
+            assert answer["error"]["data"] == {"reason": "challenge_timeout"}
+
+    def test_over_the_socket(self, world: tuple[KeyService, str]) -> None:
+        """The two rounds work over a WebSocket connection too."""
+        from websockets.sync.client import connect  # noqa: PLC0415
+
+        service, url = world
+        cid, secret = portal_key(service)
+        enrolled = service.enroll_security_key("acct1")
+        with connect(url.replace("http://", "ws://") + "/ws/api/v2") as ws:
+
+            def ask(method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
+                ws.send(
+                    json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+                )
+                answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
+                return answer
+
+            auth = {"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
+            assert_valid(ask("public/auth", auth, 1), "public_auth_response")
+            first = ask("private/list_api_keys", {}, 2)
+            assert first["result"]["security_key_authorization_required"] is True
+            params = {
+                "authorization_data": tfa(enrolled),
+                "challenge": first["result"]["challenge"],
+            }
+            listed = ask("private/list_api_keys", params, 3)
+            assert_valid(listed, "public_list_api_keys_response")
+            assert listed["id"] == 3

@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from structlog.testing import capture_logs
 
-from keyturn import Confirmation, ConfirmationRequired, KeyturnError, Policy
+from keyturn import (
+    Confirmation,
+    ConfirmationRequired,
+    KeyturnError,
+    Policy,
+    SecurityAnswer,
+    SecurityKeyRequired,
+)
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.notifiers import LoggingNotifier, RecordingNotifier
+from keyturn.adapters.totp import TotpVerifier
 from keyturn.lifecycle import Action
 from keyturn.testing import ManualClock, make_service
 
@@ -142,3 +150,59 @@ def test_fakes_hide_codes_in_repr() -> None:
     service.request_activation(issued.key.id, owner="alice")
     assert recorder.last_code() == "314159"
     assert "314159" not in repr(verifier) + repr(recorder) + repr(service)
+
+
+def test_security_keys_leak_nothing(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Enroll, challenge, answer wrong, right and twice, lock: no TOTP secret or code shows."""
+    caplog.set_level(logging.DEBUG)
+    clock = ManualClock()
+    service = make_service(clock=clock, policy=Policy(max_consecutive_failures=2))
+    totp = TotpVerifier()
+    seen: list[str] = []
+    challenges: list[str] = []
+
+    def attempt(code: str | None) -> None:
+        try:
+            service.authorize_call(owner="alice", call="c", params={"id": 1})
+        except SecurityKeyRequired as e:
+            seen.extend([str(e), repr(e)])
+            challenges.append(e.challenge)
+        except KeyturnError as e:  # locked
+            seen.extend([str(e), repr(e), repr(vars(e))])
+            return
+        if code is None:
+            return
+        try:
+            service.authorize_call(
+                owner="alice",
+                call="c",
+                params={"id": 1},
+                answer=SecurityAnswer(challenges[-1], code),
+            )
+        except KeyturnError as e:
+            seen.extend([str(e), repr(e), repr(vars(e)), repr(e.args)])
+
+    with capture_logs() as logs:
+        enrolled = service.enroll_security_key("alice")
+        seen.extend([repr(enrolled), repr(service.security_key("alice"))])
+        right = totp.code_at(enrolled.secret, clock.now())
+        wrong = str((int(right) + 500_000) % 1_000_000).zfill(6)
+        attempt(right)
+        attempt(right)
+        attempt(wrong)
+        attempt(wrong)
+        attempt(None)
+        seen.append(repr(service))
+    out, err = capsys.readouterr()
+    logged = "\n".join([out, err, caplog.text, repr(logs)])
+    shown = "\n".join(seen)
+    assert "locked" in shown
+    events = {entry["event"] for entry in logs}
+    assert {"security_key_enrolled", "security_key_accepted", "security_key_rejected"} <= events
+    for value in (enrolled.secret, right, wrong, enrolled.uri):
+        assert value not in logged
+        assert value not in shown
+    for challenge in challenges:
+        assert challenge not in logged

@@ -77,8 +77,12 @@ def test_secrets_are_fresh_160_bit_base32() -> None:
 def test_provisioning_uri_names_account_and_issuer() -> None:
     """The otpauth URI carries the secret, the account and the issuer, for an app's QR scan."""
     totp = TotpVerifier()
-    uri = totp.provisioning_uri("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", account="alice", issuer="Example")
-    assert uri == "otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example"
+    uri = totp.provisioning_uri(
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", account="alice", issuer="Example"
+    )
+    assert (
+        uri == "otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example"
+    )
 
 
 @pytest.mark.parametrize(
