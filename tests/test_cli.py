@@ -8,12 +8,17 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from keyturn import SecurityAnswer, SecurityKeyRequired, wiring
+from keyturn.adapters import seal_keys
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.adapters.totp import TotpVerifier
+from keyturn.testing import RecordingNotifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -311,7 +316,10 @@ def _served_db(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
 
 
 def test_serve_runs_the_api(tmp_path: Path, served_db: dict[str, str]) -> None:
-    """Keyturn serve (async service) answers a Bearer token and a signature for a CLI-made key."""
+    """Keyturn serve (async service) answers a Bearer token and a signature for a CLI-made key.
+
+    A security key enrolled with the CLI then guards list_api_keys on the running server.
+    """
     import socket  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -367,6 +375,16 @@ def test_serve_runs_the_api(tmp_path: Path, served_db: dict[str, str]) -> None:
         header = signature_header(made["client_id"], made["client_secret"], method="GET", uri=uri)
         signed = httpx.get(f"http://127.0.0.1:{port}{uri}", headers={"Authorization": header})
         assert [k["id"] for k in signed.json()["result"]] == [made["id"]]
+        enrolled = run("security-key", "enroll", "o", "--name", "phone")
+        bearer = {"Authorization": f"Bearer {token}"}
+        first = httpx.get(f"{url}/private/list_api_keys", headers=bearer).json()["result"]
+        assert first["security_keys"] == [{"type": "tfa", "name": "phone"}]
+        answer = {
+            "challenge": first["challenge"],
+            "authorization_data": TotpVerifier().code_at(enrolled["secret"], datetime.now(UTC)),
+        }
+        listed = httpx.get(f"{url}/private/list_api_keys", params=answer, headers=bearer).json()
+        assert [k["id"] for k in listed["result"]] == [made["id"]]
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
@@ -427,3 +445,61 @@ class TestRotateServerKey:
         done = keyturn(tmp_path, "rotate-server-key", "--finish", env=env)
         assert done.returncode == 2
         assert "hashed" in done.stderr
+
+
+class TestSecurityKeyCommand:
+    def test_enroll_show_remove(self, tmp_path: Path) -> None:
+        """Enroll prints the TOTP secret once; show never does; remove says whether one existed."""
+        enrolled = ok(tmp_path, "security-key", "enroll", "alice", "--name", "phone")
+        secret = enrolled["secret"]
+        assert enrolled["uri"].startswith("otpauth://totp/keyturn:alice?secret=")
+        shown = keyturn(tmp_path, "security-key", "show", "alice")
+        assert shown.returncode == 0
+        assert "phone" in shown.stdout
+        assert secret not in shown.stdout + shown.stderr
+        assert ok(tmp_path, "security-key", "remove", "alice")["removed"] is True
+        assert ok(tmp_path, "security-key", "remove", "alice")["removed"] is False
+        assert ok(tmp_path, "security-key", "show", "alice")["security_key"] is None
+        store = SQLiteKeyStore(tmp_path / "keyturn.db")
+        try:
+            assert store.list_security_keys() == []
+        finally:
+            store.close()
+
+    def test_bad_name_is_bad_input(self, tmp_path: Path) -> None:
+        """A bad name exits with the bad-input code and enrolls nothing."""
+        done = keyturn(tmp_path, "security-key", "enroll", "alice", "--name", "bad name")
+        assert done.returncode == 2
+        assert "invalid name" in done.stderr
+        assert ok(tmp_path, "security-key", "show", "alice")["security_key"] is None
+
+    def test_hashed_only_deployments_cannot_enroll(self, tmp_path: Path) -> None:
+        """With KEYTURN_SECRETS=hashed there is nothing to seal a TOTP secret with: bad input."""
+        done = keyturn(
+            tmp_path, "security-key", "enroll", "alice", env={"KEYTURN_SECRETS": "hashed"}
+        )
+        assert done.returncode == 2
+        assert "secret_box" in done.stderr
+
+    def test_rotation_keeps_ring_keys_security_keys_use(self, tmp_path: Path) -> None:
+        """rotate-server-key re-seals security keys too, so --finish can drop the old ring key."""
+        enrolled = ok(tmp_path, "security-key", "enroll", "alice")
+        rotated = ok(tmp_path, "rotate-server-key")
+        assert (rotated["resealed"], rotated["left"]) == (1, 0)
+        finished = ok(tmp_path, "rotate-server-key", "--finish")
+        assert (finished["dropped"], finished["in_use"]) == (["k1"], ["k2"])
+        db = str(tmp_path / "keyturn.db")
+        service = wiring.build_service(
+            store=wiring.open_store(db),
+            notifier=RecordingNotifier(),
+            master_key=wiring.server_key(db),
+            secret_box=seal_keys.secret_box(db),
+        )
+        try:
+            with pytest.raises(SecurityKeyRequired) as raised:
+                service.authorize_call(owner="alice", call="c", params={})
+            code = TotpVerifier().code_at(enrolled["secret"], datetime.now(UTC))
+            answer = SecurityAnswer(raised.value.challenge, code)
+            service.authorize_call(owner="alice", call="c", params={}, answer=answer)
+        finally:
+            service.store.close()

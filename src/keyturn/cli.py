@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from keyturn.ports import Notifier
-    from keyturn.records import ApiKey, HistoryEntry, IssuedSecret
+    from keyturn.records import ApiKey, HistoryEntry, IssuedSecret, SecurityKey
     from keyturn.service import KeyService
 
 OK: Final = 0
@@ -428,6 +428,41 @@ def _cmd_rotate(app: _App) -> None:
     )
 
 
+def _cmd_security_key(app: _App) -> None:
+    """Enroll, show or remove an account's TOTP security key (Deribit's per-call 2FA)."""
+    a, service = app.args, app.service
+    if a.do == "enroll":
+        enrolled = service.enroll_security_key(a.owner, name=a.name, issuer=a.issuer)
+        view = _security_key_view(enrolled.key)
+        app.emit(
+            {**view, "secret": enrolled.secret, "uri": enrolled.uri},
+            f"security key {a.name!r} enrolled for {a.owner}\n\n   secret: {enrolled.secret}"
+            f"\n   uri:    {enrolled.uri}\n\nAdd it to the authenticator app now (scan the URI "
+            "as a QR code, or type the secret): it is shown this once.",
+        )
+    elif a.do == "show":
+        key = service.security_key(a.owner)
+        if key is None:
+            app.emit({"owner": a.owner, "security_key": None}, f"{a.owner} has no security key")
+            return
+        view = _security_key_view(key)
+        app.emit(view, "\n".join(f"{k:>11}: {v}" for k, v in view.items()))
+    else:
+        removed = service.remove_security_key(a.owner)
+        text = "removed" if removed else "none to remove"
+        app.emit({"owner": a.owner, "removed": removed}, f"security key of {a.owner}: {text}")
+
+
+def _security_key_view(key: SecurityKey) -> dict[str, Any]:
+    return {
+        "owner": key.owner,
+        "name": key.name,
+        "type": key.kind,
+        "enrolled": key.created_at.isoformat(),
+        "failures": key.failures,
+    }
+
+
 def _cmd_demo(app: _App) -> None:
     from keyturn.demo import run_demo  # noqa: PLC0415
 
@@ -549,6 +584,12 @@ def _parser() -> argparse.ArgumentParser:
         help="add no key: re-seal what is left, then drop ring keys no record uses",
     )
     rk.set_defaults(run=_cmd_rotate)
+    sk = add("security-key", "an account's TOTP security key for per-call 2FA on the API")
+    sk.add_argument("do", choices=["enroll", "show", "remove"])
+    sk.add_argument("owner")
+    sk.add_argument("--name", default="authenticator", help="the key's name (enroll)")
+    sk.add_argument("--issuer", default="keyturn", help="shown in the authenticator app (enroll)")
+    sk.set_defaults(run=_cmd_security_key)
     dm = add("demo", "walk the whole lifecycle on a throwaway store with a simulated clock")
     dm.set_defaults(run=_cmd_demo)
     return p
