@@ -57,6 +57,31 @@ def test_optional_dependencies_stay_optional() -> None:
         "httpx",
         "jsonschema",
         "pytest",
+        "pyotp",
     }
     assert loaded & optional == set()
     assert {"transitions", "attrs", "structlog"} <= loaded
+
+
+def test_without_pyotp_security_keys_are_refused_not_broken() -> None:
+    """Without pyotp a service still works; enrolling a security key says what to install."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import sys; sys.modules['pyotp'] = None\n"
+        "from keyturn import InvalidInput\n"
+        "from keyturn.testing import make_service\n"
+        "s = make_service()\n"
+        "assert s.second_factor is None\n"
+        "s.create(owner='a', name='k', max_scope='trade:read')\n"
+        "s.authorize_call(owner='a', call='c', params={})\n"
+        "try:\n"
+        "    s.enroll_security_key('a')\n"
+        "except InvalidInput as e:\n"
+        "    print(e.message)\n"
+    )
+    done = subprocess.run(  # noqa: S603 (our interpreter)
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "keyturn[totp]" in done.stdout
