@@ -380,10 +380,18 @@ class TestRefusals:
             ),
             (b'{"jsonrpc": "1.0", "id": 1, "method": "public/auth"}', -32600),
             (b"[1, 2]", -32600),
+            (b"[" * 30_000 + b"]" * 30_000, -32700),
+            (
+                b'{"jsonrpc": "2.0", "id": 1, "method": "private/list_api_keys", "params": {"x": '
+                + b"[" * 30_000
+                + b"]" * 30_000
+                + b"}}",
+                -32700,
+            ),
         ],
     )
     def test_protocol_errors(self, world: tuple[KeyService, str], body: bytes, code: int) -> None:
-        """Malformed JSON, unknown methods, wrong types and bad envelopes get JSON-RPC errors."""
+        """Malformed JSON (nesting too deep included), unknown methods, wrong types and bad envelopes get JSON-RPC errors."""
         service, url = world
         cid, secret = portal_key(service)
         token = login(url, cid, secret)
@@ -534,6 +542,9 @@ class TestWebSocket:
             assert ask("private/list_api_keys", {}, 6)["error"]["code"] == 13009
             ws.send("{not json")
             assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+            ws.send("[" * 30_000 + "]" * 30_000)
+            assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32700
+            assert ask("private/list_api_keys", {}, 7)["error"]["code"] == 13009
 
     def test_client_signature_over_the_socket(self, world: tuple[KeyService, str]) -> None:
         """public/auth with client_signature authenticates a WebSocket connection."""

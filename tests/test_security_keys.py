@@ -351,7 +351,12 @@ def test_rotation_reseals_security_keys() -> None:
 
 
 def test_call_digest_refuses_what_json_cannot_say() -> None:
-    """Parameters that are not JSON-like are InvalidInput, not a crash."""
+    """Parameters that are not JSON-like (or nested past any sense) are InvalidInput, not a crash."""
     with pytest.raises(InvalidInput):
         call_digest(CALL, {1: "x", "a": 2})  # type: ignore[dict-item]
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidInput):
+        call_digest(CALL, {"deep": deep})
     assert call_digest(CALL, {"a": 1, "b": 2}) == call_digest(CALL, {"b": 2, "a": 1})

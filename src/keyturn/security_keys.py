@@ -70,7 +70,7 @@ def call_digest(call: str, params: Mapping[str, Any]) -> str:
     """A digest of one exact call: a challenge answers this call and no other."""
     try:
         text = json.dumps([call, params], sort_keys=True, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise InvalidInput("params", "must be JSON-like, with string keys") from None
     return hashlib.sha256(text.encode()).hexdigest()
 

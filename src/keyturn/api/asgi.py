@@ -42,7 +42,7 @@ def _query_params(query: bytes) -> dict[str, Any]:
     for name, raw in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         try:
             params[name] = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             params[name] = raw
     return params
 
@@ -124,7 +124,7 @@ class Api:
             else:
                 try:
                     request = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # nesting too deep is malformed too
                     answer = {"jsonrpc": "2.0", "error": RpcError(errors.PARSE_ERROR).body()}
                 else:
                     answer = await self.rpc.handle(request, authorization, client_ip)
@@ -150,7 +150,7 @@ class Api:
         try:
             text = raw.decode()
             request = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise RpcError(errors.PARSE_ERROR) from None
         if match and isinstance(request, dict):
             request.setdefault("method", match.group(1))
