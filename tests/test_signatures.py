@@ -246,6 +246,38 @@ class TestServiceSignatures:
         with pytest.raises(AuthenticationFailed):
             service.authenticate(cid, "anything", source_ip="::1")
 
+    def test_an_unknown_client_id_costs_an_hmac_too(
+        self, service: KeyService, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An unknown client id is refused after the same HMAC a known one gets (no timing tell)."""
+        issued = key_in_state(service, State.ACTIVE)
+        calls: list[str] = []
+        real = signatures.hmac_matches
+
+        def counting(secret: str, message: bytes, signature: str) -> bool:
+            calls.append(signature)
+            return real(secret, message, signature)
+
+        monkeypatch.setattr(signatures, "hmac_matches", counting)
+        with pytest.raises(AuthenticationFailed) as info:
+            service.authenticate_signature(signed("nosuchid", "x", T0_MS), source_ip="::1")
+        assert info.value.reason == "invalid_credentials"
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate_signature(
+                signed(issued.key.client_id, "x", T0_MS, "n2"), source_ip="::1"
+            )
+        assert len(calls) == 2
+
+    def test_a_stored_public_key_is_parsed_once(self, service: KeyService) -> None:
+        """Repeated signatures of one public-key key reuse its parsed key."""
+        private = ed25519_key()
+        _, cid = _active_public_key_key(service, public_pem(private))
+        signatures._stored_public_key.cache_clear()
+        for nonce in ("a", "b", "c"):
+            service.authenticate_signature(signed(cid, private, T0_MS, nonce), source_ip="::1")
+        info = signatures._stored_public_key.cache_info()
+        assert (info.misses, info.hits) == (1, 2)
+
 
 class TestResealing:
     def test_rotation_reseals_every_secret_and_logins_keep_working(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -137,6 +138,12 @@ def load_public_key(pem: str) -> Ed25519PublicKey | RSAPublicKey:
     raise InvalidInput("public_key", "must be an Ed25519 or RSA public key")
 
 
+@functools.lru_cache(maxsize=1024)
+def _stored_public_key(pem: str) -> Ed25519PublicKey | RSAPublicKey:
+    """A stored key's parsed public key, kept across requests (public keys are not secrets)."""
+    return load_public_key(pem)
+
+
 def _signature_bytes(signature: str) -> bytes | None:
     text = signature.strip().replace("-", "+").replace("_", "/")
     try:
@@ -150,7 +157,7 @@ def public_key_matches(pem: str, message: bytes, signature: str) -> bool:
     raw = _signature_bytes(signature)
     if raw is None:
         return False
-    key = load_public_key(pem)
+    key = _stored_public_key(pem)
     try:
         if isinstance(key, Ed25519PublicKey):
             key.verify(raw, message)
