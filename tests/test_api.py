@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import json
 import socket
 import threading
@@ -141,6 +142,13 @@ def login(url: str, client_id: str, secret: str, scope: str | None = None) -> st
     assert_valid(answer, "public_auth_response")
     token: str = answer["result"]["access_token"]
     return token
+
+
+def ws_ask(ws: Any, method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
+    """Send one JSON-RPC request on a WebSocket and return the decoded answer."""
+    ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
+    answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
+    return answer
 
 
 class TestAuth:
@@ -517,13 +525,7 @@ class TestWebSocket:
         service, url = world
         cid, secret = portal_key(service)
         with connect(url.replace("http://", "ws://") + "/ws/api/v2") as ws:
-
-            def ask(method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
-                ws.send(
-                    json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-                )
-                answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
-                return answer
+            ask = functools.partial(ws_ask, ws)
 
             assert ask("private/list_api_keys", {}, 1)["error"]["code"] == 10000
             auth = ask(
@@ -773,13 +775,7 @@ class TestSecurityKeys:
         cid, secret = portal_key(service)
         enrolled = service.enroll_security_key("acct1")
         with connect(url.replace("http://", "ws://") + "/ws/api/v2") as ws:
-
-            def ask(method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
-                ws.send(
-                    json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-                )
-                answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
-                return answer
+            ask = functools.partial(ws_ask, ws)
 
             auth = {"grant_type": "client_credentials", "client_id": cid, "client_secret": secret}
             assert_valid(ask("public/auth", auth, 1), "public_auth_response")
