@@ -583,6 +583,11 @@ def tfa(enrolled: SecurityKeyEnrollment) -> str:
     return TOTP.code_at(enrolled.secret, datetime.now(UTC))
 
 
+def wrong_code(right: str) -> str:
+    """A six-digit code that is not ``right``."""
+    return str((int(right) + 500_000) % 1_000_000).zfill(6)
+
+
 def guarded(
     url: str, method: str, params: dict[str, Any], token: str, enrolled: SecurityKeyEnrollment
 ) -> dict[str, Any]:
@@ -678,7 +683,7 @@ class TestSecurityKeys:
             return found
 
         right = tfa(enrolled)
-        wrong = str((int(right) + 500_000) % 1_000_000).zfill(6)
+        wrong = wrong_code(right)
         spent = challenge()
         params = {"authorization_data": wrong, "challenge": spent}
         assert reason(call(url, method, params, token=token)) == "tfa_code_not_matched"
@@ -740,7 +745,7 @@ class TestSecurityKeys:
             cid, secret = portal_key(service)
             token = login(url, cid, secret)
             enrolled = service.enroll_security_key("acct1")
-            wrong = str((int(tfa(enrolled)) + 500_000) % 1_000_000).zfill(6)
+            wrong = wrong_code(tfa(enrolled))
             method = "private/list_api_keys"
             for _ in range(2):
                 challenge = call(url, method, token=token)["result"]["challenge"]

@@ -69,6 +69,11 @@ def answer(
     )
 
 
+def wrong_code(right: str) -> str:
+    """A six-digit code that is not ``right``."""
+    return str((int(right) + 500_000) % 1_000_000).zfill(6)
+
+
 def refused(reason: str) -> Any:
     """Expect a refusal for ``reason``."""
     return pytest.raises(SecurityKeyRefused, match=reason)
@@ -118,7 +123,7 @@ class TestChallenge:
         """A wrong code spends the challenge: the right code with it afterwards is refused."""
         challenge = challenge_for(service).challenge
         with refused("tfa_code_not_matched"):
-            answer(service, challenge, "000000" if code(enrolled, clock) != "000000" else "111111")
+            answer(service, challenge, wrong_code(code(enrolled, clock)))
         with refused("used_tfa_code"):
             answer(service, challenge, code(enrolled, clock))
 
@@ -256,7 +261,7 @@ class TestLock:
         self, service: KeyService, enrolled: SecurityKeyEnrollment, clock: ManualClock
     ) -> None:
         """Three wrong codes in a row lock the security key; enrolling again lifts the lock."""
-        wrong = str((int(code(enrolled, clock)) + 500_000) % 1_000_000).zfill(6)
+        wrong = wrong_code(code(enrolled, clock))
         for _ in range(3):
             with refused("tfa_code_not_matched"):
                 answer(service, challenge_for(service).challenge, wrong)
@@ -269,7 +274,7 @@ class TestLock:
         self, service: KeyService, enrolled: SecurityKeyEnrollment, clock: ManualClock
     ) -> None:
         """Wrong codes separated by a right one never lock."""
-        wrong = str((int(code(enrolled, clock)) + 500_000) % 1_000_000).zfill(6)
+        wrong = wrong_code(code(enrolled, clock))
         for _ in range(2):
             with refused("tfa_code_not_matched"):
                 answer(service, challenge_for(service).challenge, wrong)

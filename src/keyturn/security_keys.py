@@ -170,7 +170,7 @@ class SecurityKeys:
         who = validation.owner(owner)
         if not isinstance(call, str) or not 0 < len(call) <= MAX_CALL:
             raise InvalidInput("call", f"must be a string of 1 to {MAX_CALL} characters")
-        self._check_shape(answer)
+        checked = self._check_shape(answer)
         digest = call_digest(call, params)
         key: SecurityKey | None = yield STORE.get_security_key(who)
         if key is None:
@@ -179,16 +179,15 @@ class SecurityKeys:
         if key.failures >= self.policy.max_consecutive_failures:
             raise SecurityKeyLocked(call=call, failures=key.failures)
         now = self.clock.now()
-        if answer is None:
+        if checked is None:
             self._challenge(key, call, digest, now)
-        assert isinstance(answer, SecurityAnswer)  # noqa: S101 (checked by _check_shape)
-        if not answer.code:
+        if not checked.code:
             raise SecurityKeyRefused(
                 "tfa_code_is_required", "the challenge came back without a code", call=call
             )
-        if not factor.is_well_formed(answer.code):
+        if not factor.is_well_formed(checked.code):
             raise InvalidInput("authorization_data", "is not a well-formed code", action=call)
-        nonce, expires_at = self._open(answer.challenge, who, call, digest)
+        nonce, expires_at = self._open(checked.challenge, who, call, digest)
         if now >= expires_at:
             raise SecurityKeyRefused("challenge_timeout", "the challenge has expired", call=call)
         fresh = yield STORE.use_nonce(
@@ -197,12 +196,13 @@ class SecurityKeys:
         if not fresh:
             raise SecurityKeyRefused("used_tfa_code", "the challenge was used before", call=call)
         secret = box.open(key.sealed_secret, context=_context(who))
-        step = factor.match(secret, answer.code, now)
+        step = factor.match(secret, checked.code, now)
         yield from self._record(key, step, call)
 
-    def _check_shape(self, answer: object) -> None:
+    def _check_shape(self, answer: object) -> SecurityAnswer | None:
+        """``answer`` if it is ``None`` or a well-shaped answer; else InvalidInput."""
         if answer is None:
-            return
+            return None
         if not isinstance(answer, SecurityAnswer):
             raise InvalidInput("answer", "must be a SecurityAnswer")
         challenge, code = answer.challenge, answer.code
@@ -210,6 +210,7 @@ class SecurityKeys:
             raise InvalidInput("challenge", "is not a challenge this server issued")
         if not isinstance(code, str) or len(code) > MAX_CHALLENGE:
             raise InvalidInput("authorization_data", "must be the code as a string")
+        return answer
 
     def _mac(self, owner: str, digest: str, nonce: str, expires_us: int) -> str:
         return self.secret_hasher.digest(

@@ -307,7 +307,8 @@ class Rpc:
         features = _param(params, "enabled_features", list)
         whitelist = _param(params, "ip_whitelist", list)
         enabled = _param(params, "enabled", bool)
-        validation.name(name or DEFAULT_KEY_NAME)
+        if name is not None:
+            validation.name(name)
         validation.enabled_features(features)
         validation.ip_whitelist(whitelist)
         await self._guard(principal, "private/edit_api_key", params)
