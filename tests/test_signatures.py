@@ -23,6 +23,8 @@ from keyturn.testing.signing import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from keyturn import KeyService
     from keyturn.testing import ManualClock
 
@@ -56,8 +58,18 @@ class TestWhatIsSigned:
         msg = signatures.string_to_sign(T0_MS, "n", "")
         expected = hmac.new(b"secret", msg, hashlib.sha256).hexdigest()
         assert signatures.hmac_signature("secret", msg) == expected
-        assert signatures.hmac_matches("secret", msg, expected.upper())
+        assert signatures.hmac_matches("secret", msg, expected)
         assert not signatures.hmac_matches("secret", msg, expected[:-1] + "0")
+
+    @pytest.mark.parametrize(
+        "respell",
+        [str.upper, lambda s: f" {s}", lambda s: f"{s} ", lambda s: s[:10].upper() + s[10:]],
+    )
+    def test_only_lower_case_hex_matches(self, respell: Callable[[str], str]) -> None:
+        """The HMAC signature is accepted only as 64 lower-case hex digits: one text per signature."""
+        msg = signatures.string_to_sign(T0_MS, "n", "")
+        expected = hmac.new(b"secret", msg, hashlib.sha256).hexdigest()
+        assert not signatures.hmac_matches("secret", msg, respell(expected))
 
 
 class TestWindow:

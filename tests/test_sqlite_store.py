@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from keyturn import SecurityKey, State, StoreError
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.records import Session
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.contract import KeyStoreContract
 
@@ -87,21 +90,39 @@ def test_forward_migration_from_an_old_file(tmp_path: Path) -> None:
     later.close()
 
 
-def test_a_version_1_file_gains_the_later_tables_and_keeps_its_keys(tmp_path: Path) -> None:
-    """A file made by keyturn's first schema migrates to v3: keys stay; nonces and security keys work."""
+def test_a_version_1_file_migrates_to_the_latest_and_keeps_its_keys(tmp_path: Path) -> None:
+    """A file of keyturn's first schema migrates forward: keys and history stay, history rows gain their owner, and nonces, security keys and sessions work."""
 
     class Version1(SQLiteKeyStore):
         MIGRATIONS = SQLiteKeyStore.MIGRATIONS[:1]
 
+    source = SQLiteKeyStore(tmp_path / "source.db")
+    issued = key_in_state(make_service(store=source, sealed=False), State.ACTIVE)
+    source.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "source.db")) as src:
+        keys = src.execute("SELECT id, owner, client_id, live, version, data FROM keyturn_keys")
+        key_rows = keys.fetchall()
+        entries = src.execute(
+            "SELECT key_id, version, action, event, from_state, to_state, actor, at, detail "
+            "FROM keyturn_history"
+        )
+        history_rows = entries.fetchall()
     path = tmp_path / "k.db"
-    old = Version1(path)
-    issued = key_in_state(make_service(store=old, sealed=False), State.ACTIVE)
-    assert old.schema_version() == 1
-    old.close()
+    Version1(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute("SELECT version FROM keyturn_schema").fetchone() == (1,)
+        conn.executemany("INSERT INTO keyturn_keys VALUES (?, ?, ?, ?, ?, ?)", key_rows)
+        conn.executemany(
+            "INSERT INTO keyturn_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", history_rows
+        )
     store = SQLiteKeyStore(path)
-    assert store.schema_version() == 3
-    assert store.get(issued.key.id) is not None
-    assert store.get(issued.key.id).state is State.ACTIVE  # type: ignore[union-attr]
+    assert store.schema_version() == len(SQLiteKeyStore.MIGRATIONS) == 4
+    stored = store.get(issued.key.id)
+    assert stored is not None
+    assert stored.state is State.ACTIVE
+    logged = store.access_log(stored.owner, limit=100)
+    assert len(logged) == len(history_rows)
+    assert {e.client_id for e in logged} == {stored.client_id}
     now = issued.key.created_at
     assert store.use_nonce("c", "n", expires_at=now, now=now - now.resolution)
     security_key = SecurityKey(
@@ -109,6 +130,16 @@ def test_a_version_1_file_gains_the_later_tables_and_keeps_its_keys(tmp_path: Pa
     )
     store.save_security_key(security_key)
     assert store.get_security_key("alice") == security_key
+    session = Session(
+        id="s1",
+        key_id=stored.id,
+        generation=0,
+        refresh_id="r1",
+        created_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+    store.start_session(session, max_per_key=16, now=now)
+    assert store.load_session("s1") == (stored, session)
     store.close()
 
 

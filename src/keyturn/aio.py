@@ -22,7 +22,7 @@ from keyturn.outbox import AsyncOutboxRelay
 from keyturn.policy import Policy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Confirmation,
         HistoryEntry,
         IssuedSecret,
+        KeyEvent,
         Principal,
         SecurityKey,
         SecurityKeyEnrollment,
@@ -91,6 +92,7 @@ class AsyncKeyService:
         public_key: object = None,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        enable: bool = False,
     ) -> IssuedSecret:
         """See :meth:`keyturn.service.KeyService.create`."""
         return await self._run(
@@ -103,6 +105,7 @@ class AsyncKeyService:
                 public_key=public_key,
                 actor=actor,
                 confirmation=confirmation,
+                enable=enable,
             )
         )
 
@@ -162,6 +165,7 @@ class AsyncKeyService:
         enabled_features: object = UNSET,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        enabled: bool | None = None,
     ) -> ApiKey:
         """See :meth:`keyturn.service.KeyService.edit`."""
         return await self._run(
@@ -174,6 +178,7 @@ class AsyncKeyService:
                 enabled_features=enabled_features,
                 actor=actor,
                 confirmation=confirmation,
+                enabled=enabled,
             )
         )
 
@@ -218,6 +223,18 @@ class AsyncKeyService:
     async def history(self, key_id: object, *, owner: object) -> list[HistoryEntry]:
         """See :meth:`keyturn.service.KeyService.history`."""
         return await self._run(self._ops.history(key_id, owner=owner))
+
+    async def access_log(
+        self,
+        *,
+        owner: object,
+        events: Collection[str] | None = None,
+        offset: object = 0,
+        limit: object = 10,
+    ) -> list[KeyEvent]:
+        """See :meth:`keyturn.service.KeyService.access_log`."""
+        op = self._ops.access_log(owner=owner, events=events, offset=offset, limit=limit)
+        return await self._run(op)
 
     async def authenticate(
         self, client_id: object, secret: object, *, source_ip: object

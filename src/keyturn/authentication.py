@@ -33,6 +33,34 @@ _DUMMY_DIGEST: Final = "0" * 64
 _DUMMY_SECRET: Final = "0" * 43
 
 
+def refusal(key: ApiKey, ip: validation.IpAddress, generation: int | None = None) -> str | None:
+    """Why ``key`` may not authenticate a request from ``ip`` now, or ``None`` if it may.
+
+    The one rule every credential obeys (secret, signature, token, WebSocket session): only an
+    ``active`` key, only from an address its whitelist lets through, and, for a credential
+    issued earlier (a token), only while the key is still at the ``generation`` it was issued
+    under (a new secret, a disable, a narrower scope or whitelist move it on).
+    """
+    if not key.enabled:
+        return "key_not_active"
+    if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
+        return "ip_not_allowed"
+    if generation is not None and generation != key.generation:
+        return "credential_revoked"
+    return None
+
+
+def principal_of(key: ApiKey) -> Principal:
+    """Who a key speaks for, at its present generation."""
+    return Principal(
+        key_id=key.id,
+        owner=key.owner,
+        client_id=key.client_id,
+        max_scope=key.max_scope,
+        generation=key.generation,
+    )
+
+
 @attrs.define(kw_only=True)
 class Authenticator:
     """Authenticates API clients against a key store."""
@@ -73,7 +101,9 @@ class Authenticator:
         if ok and not signatures.in_window(signed.timestamp, now):
             self._refuse(signed.client_id, "timestamp_out_of_window", ip)
         if ok and key is not None:
-            once = signed.nonce or "sig:" + signed.signature[:128]
+            once = signed.nonce or signatures.single_use_value(
+                signed.signature, public_key=key.public_key is not None
+            )
             expires = signatures.nonce_expiry(signed.timestamp)
             fresh = yield STORE.use_nonce(key.client_id, once, expires_at=expires, now=now)
             if not fresh:
@@ -105,13 +135,9 @@ class Authenticator:
         """The principal of a key whose credentials matched, if it may authenticate now."""
         if key is None:
             self._refuse(client_id, "invalid_credentials", ip)
-        if not key.enabled:
-            self._refuse(client_id, "key_not_active", ip)
-        if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
-            self._refuse(client_id, "ip_not_allowed", ip)
-        return Principal(
-            key_id=key.id, owner=key.owner, client_id=key.client_id, max_scope=key.max_scope
-        )
+        if (reason := refusal(key, ip)) is not None:
+            self._refuse(client_id, reason, ip)
+        return principal_of(key)
 
     def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress) -> NoReturn:
         self.logger.info(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -155,6 +156,36 @@ def code_notice(
     )
 
 
+def _lets_through(whitelist: tuple[IpNetwork, ...], network: IpNetwork) -> bool:
+    """Whether every address of ``network`` passes ``whitelist`` (empty: every address does)."""
+    if not whitelist:
+        return True
+    if isinstance(network, IPv4Network):
+        return any(isinstance(w, IPv4Network) and network.subnet_of(w) for w in whitelist)
+    return any(isinstance(w, IPv6Network) and network.subnet_of(w) for w in whitelist)
+
+
+def narrows(old: ApiKey, new: ApiKey) -> bool:
+    """Whether ``new`` lets through less than ``old``: a smaller scope or whitelist."""
+    if not new.max_scope.covers(old.max_scope):
+        return True
+    if not old.ip_whitelist:
+        return bool(new.ip_whitelist)
+    return not all(_lets_through(new.ip_whitelist, net) for net in old.ip_whitelist)
+
+
+def ends_credentials(old: ApiKey, new: ApiKey, action: Action) -> bool:
+    """Whether this step must end every credential issued for the key before it.
+
+    A new secret, leaving ``active`` (disable, remove, an edit that deactivates) and an edit
+    that narrows the scope or the whitelist each do: tokens and sessions issued earlier carry
+    the old generation and are refused from the next request on, on every worker.
+    """
+    if action is Action.RESET_SECRET or (old.enabled and not new.enabled):
+        return True
+    return action is Action.EDIT and narrows(old, new)
+
+
 def _change(
     key: ApiKey,
     action: Action,
@@ -170,6 +201,8 @@ def _change(
     **updates: object,
 ) -> Change:
     new = evolve_key(key, state=dest, version=key.version + 1, updated_at=now, **updates)
+    if key.version and ends_credentials(key, new, action):
+        new = evolve_key(new, generation=key.generation + 1)
     notes = extra
     if event in _OWNER_NEWS:
         notes = (*notes, _notice(new, event, now, notification_id))
@@ -187,10 +220,34 @@ def _change(
     return Change(
         key=new,
         expected_version=key.version,
-        history=history,
+        history=(history,),
         notifications=notes,
         challenge=challenge,
     )
+
+
+def chain(first: Change, *then: Change | None) -> Change:
+    """Steps decided one after another (each from the key the previous one left), as one change.
+
+    The store writes them in one atomic step: every history entry and notification, or none. A
+    ``None`` step (an edit that changes nothing) is skipped. Only the first may consume a
+    confirmation challenge.
+    """
+    out = first
+    for step in then:
+        if step is None:
+            continue
+        if step.expected_version != out.key.version or step.challenge is not None:
+            msg = "chained steps must each start from the key the previous one left"
+            raise ValueError(msg)
+        out = Change(
+            key=step.key,
+            expected_version=out.expected_version,
+            history=(*out.history, *step.history),
+            notifications=(*out.notifications, *step.notifications),
+            challenge=out.challenge,
+        )
+    return out
 
 
 def created(
@@ -394,8 +451,19 @@ def disabled(
 def enabled_directly(
     key: ApiKey, *, now: datetime, policy: Policy, actor: str, notification_id: str
 ) -> Change:
-    """``enable`` with the direct-enable policy: ``disabled`` -> ``active`` with no code."""
-    dest = _to(key, Action.ENABLE, lambda c: c == Condition.DIRECT_ENABLE and policy.direct_enable)
+    """``enable`` with the direct-enable policy: ``disabled`` -> ``active`` with no code.
+
+    Refused when the policy does not allow a direct enable: then a key is enabled through a code.
+    """
+    if not policy.direct_enable:
+        raise ActionNotAllowed(
+            f"cannot enable API key {key.id} directly: the policy activates keys through a "
+            "code; request activation instead",
+            key_id=key.id,
+            state=key.state.value,
+            action=Action.ENABLE.value,
+        )
+    dest = _to(key, Action.ENABLE, lambda c: c == Condition.DIRECT_ENABLE)
     if key.consecutive_failures >= policy.max_consecutive_failures:
         raise ActivationLocked(
             key_id=key.id,

@@ -30,7 +30,7 @@ from keyturn.scope import Scope
 from keyturn.security_keys import SecurityKeys
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
     from keyturn.effects import Op
@@ -38,13 +38,15 @@ if TYPE_CHECKING:
     from keyturn.outbox import RelayRules
     from keyturn.policy import Policy
     from keyturn.ports import Clock, SecondFactor
-    from keyturn.records import HistoryEntry
+    from keyturn.records import HistoryEntry, KeyEvent
     from keyturn.sealing import SecretBox
 
 T = TypeVar("T")
 
 #: Attempts at a write that lost a race before the conflict is handed to the caller.
 WRITE_ATTEMPTS: Final = 4
+#: The most entries one page of an access log holds (Deribit's ``count`` limit).
+MAX_PAGE: Final = 10_000
 
 
 class _Unset(enum.Enum):
@@ -111,17 +113,17 @@ class Operations:
         return key
 
     def _committed(self, change: Change) -> Op[ApiKey]:
-        h = change.history
-        self.logger.info(
-            h.event,
-            key_id=change.key.id,
-            owner=change.key.owner,
-            action=h.action.value,
-            from_state=h.from_state.value if h.from_state else None,
-            to_state=h.to_state.value,
-            actor=h.actor,
-            version=h.version,
-        )
+        for h in change.history:
+            self.logger.info(
+                h.event,
+                key_id=change.key.id,
+                owner=change.key.owner,
+                action=h.action.value,
+                from_state=h.from_state.value if h.from_state else None,
+                to_state=h.to_state.value,
+                actor=h.actor,
+                version=h.version,
+            )
         yield from self.deliver(change.notifications)
         return change.key
 
@@ -201,8 +203,11 @@ class Operations:
         public_key: object = None,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        enable: bool = False,
     ) -> Op[IssuedSecret]:
         """See :meth:`keyturn.service.KeyService.create`."""
+        if not isinstance(enable, bool):
+            raise InvalidInput("enable", "must be true or false")
         who = validation.owner(owner)
         by = self._actor(actor, who)
         fields = {
@@ -243,6 +248,14 @@ class Operations:
             change = decisions.created(
                 key, now=now, actor=by, notification_id=new_id(), challenge=challenge
             )
+            if enable:  # the answer shows the secret once, so it is acknowledged by this request
+                acked = decisions.acknowledged(
+                    change.key, now=now, actor=by, notification_id=new_id()
+                )
+                on = decisions.enabled_directly(
+                    acked.key, now=now, policy=self.policy, actor=by, notification_id=new_id()
+                )
+                change = decisions.chain(change, acked, on)
             stored: ApiKey = yield STORE.insert(
                 change, max_live_per_owner=self.policy.max_keys_per_owner
             )
@@ -386,8 +399,11 @@ class Operations:
         enabled_features: object,
         actor: object,
         confirmation: Confirmation | None,
+        enabled: object = None,
     ) -> Op[ApiKey]:
         """See :meth:`keyturn.service.KeyService.edit`."""
+        if enabled is not None and not isinstance(enabled, bool):
+            raise InvalidInput("enabled", "must be true, false or left out")
         by = self._actor(actor, owner)
         edit = decisions.Edit(
             name=None if name is UNSET else validation.name(name),
@@ -398,22 +414,29 @@ class Operations:
             ),
         )
         params = {f: str(v) for f, v in attrs.asdict(edit, recurse=False).items() if v is not None}
+        if enabled is not None:
+            params["enabled"] = str(enabled)
+
+        def decide(key: ApiKey, now: datetime, ch: Challenge | None) -> Change | None:
+            change = decisions.edited(
+                key, edit, now=now, policy=self.policy, actor=by, notification_id=new_id()
+            )
+            after = key if change is None else change.key
+            then = None
+            if enabled is True and not after.enabled:
+                then = decisions.enabled_directly(
+                    after, now=now, policy=self.policy, actor=by, notification_id=new_id()
+                )
+            elif enabled is False and after.enabled:
+                then = decisions.disabled(after, now=now, actor=by, notification_id=new_id())
+            steps = [c for c in (change, then) if c is not None]
+            if not steps:
+                return None
+            return attrs.evolve(decisions.chain(*steps), challenge=ch)
+
         return (
             yield from self._act(
-                key_id,
-                owner,
-                Action.EDIT,
-                lambda k, now, ch: decisions.edited(
-                    k,
-                    edit,
-                    now=now,
-                    policy=self.policy,
-                    actor=by,
-                    notification_id=new_id(),
-                    challenge=ch,
-                ),
-                params=params,
-                confirmation=confirmation,
+                key_id, owner, Action.EDIT, decide, params=params, confirmation=confirmation
             )
         )
 
@@ -497,6 +520,17 @@ class Operations:
         key = yield from self.get(key_id, owner=owner)
         entries: list[HistoryEntry] = yield STORE.history(key.id)
         return entries
+
+    def access_log(
+        self, *, owner: object, events: Collection[str] | None, offset: object, limit: object
+    ) -> Op[list[KeyEvent]]:
+        """See :meth:`keyturn.service.KeyService.access_log`."""
+        who = validation.owner(owner)
+        first, count = validation.page(offset, limit, most=MAX_PAGE)
+        page: list[KeyEvent] = yield STORE.access_log(
+            who, events=None if events is None else frozenset(events), offset=first, limit=count
+        )
+        return page
 
     # --- sealed secrets ---------------------------------------------------------------------
 

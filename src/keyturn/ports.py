@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from keyturn.records import (
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
         Change,
         Delivery,
         HistoryEntry,
+        KeyEvent,
         Notification,
         SecurityKey,
+        Session,
     )
 
 
@@ -168,6 +170,45 @@ class KeyStore(Protocol):
         """
         ...
 
+    def access_log(
+        self,
+        owner: str,
+        *,
+        events: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[KeyEvent]:
+        """One page of the history of every key ``owner`` ever had, newest first.
+
+        Only entries whose event is in ``events`` (all when ``None``); ordered by time, key id
+        and version, descending. A store answers from an index, whatever the history's size.
+        """
+        ...
+
+    def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
+        """Record a new API session (a token family).
+
+        In the same step the store forgets the key's ended or expired sessions, and ends the
+        oldest of its live ones beyond ``max_per_key``.
+        """
+        ...
+
+    def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
+        """The session and its key, read together, or ``None`` if there is no such session."""
+        ...
+
+    def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
+        """Compare-and-swap the session's live refresh id: ``expected`` becomes ``new``.
+
+        ``False``, writing nothing, if the session ended or its refresh id is not ``expected``
+        (the refresh token was used before: the caller ends the session).
+        """
+        ...
+
+    def end_session(self, session_id: str, now: datetime) -> bool:
+        """End a session at ``now``; whether it was live. Its tokens fail from then on."""
+        ...
+
     def get_security_key(self, owner: str) -> SecurityKey | None:
         """The owner's security key, or ``None``."""
         ...
@@ -293,6 +334,33 @@ class AsyncKeyStore(Protocol):
         self, client_id: str, nonce: str, *, expires_at: datetime, now: datetime
     ) -> bool:
         """See :meth:`KeyStore.use_nonce`."""
+        ...
+
+    async def access_log(
+        self,
+        owner: str,
+        *,
+        events: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[KeyEvent]:
+        """See :meth:`KeyStore.access_log`."""
+        ...
+
+    async def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
+        """See :meth:`KeyStore.start_session`."""
+        ...
+
+    async def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
+        """See :meth:`KeyStore.load_session`."""
+        ...
+
+    async def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
+        """See :meth:`KeyStore.rotate_session`."""
+        ...
+
+    async def end_session(self, session_id: str, now: datetime) -> bool:
+        """See :meth:`KeyStore.end_session`."""
         ...
 
     async def get_security_key(self, owner: str) -> SecurityKey | None:

@@ -44,7 +44,10 @@ class ApiKey:
     """One API key as stored, with no secret in the clear.
 
     It holds the secret's keyed digest and, where signatures need it, the secret sealed with
-    AES-GCM (:mod:`keyturn.sealing`); both are hidden from repr.
+    AES-GCM (:mod:`keyturn.sealing`); both are hidden from repr. ``generation`` counts the
+    changes that ended every credential issued before them (a new secret, leaving ``active``, a
+    narrower scope or whitelist): a token carries the generation it was issued under and is
+    refused once the key's has moved on.
     """
 
     id: int
@@ -66,6 +69,7 @@ class ApiKey:
     pending: PendingCode | None = None
     consecutive_failures: int = 0
     sends: tuple[datetime, ...] = ()
+    generation: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -189,15 +193,17 @@ class HistoryEntry:
 
 @attrs.frozen
 class Change:
-    """Everything one action writes, applied by a store in one atomic step.
+    """Everything one request writes, applied by a store in one atomic step.
 
-    ``expected_version`` is the version the action read (0 for a new key); a store refuses the
-    change if the stored key has moved on. ``challenge`` is a confirmation consumed with it.
+    ``expected_version`` is the version the request read (0 for a new key); a store refuses the
+    change if the stored key has moved on. ``history`` holds one entry per lifecycle step, in
+    order (more than one when steps are chained into one request, as the API's create, which
+    creates, acknowledges and enables). ``challenge`` is a confirmation consumed with it.
     """
 
     key: ApiKey
     expected_version: int
-    history: HistoryEntry
+    history: tuple[HistoryEntry, ...]
     notifications: tuple[Notification, ...] = ()
     challenge: Challenge | None = None
 
@@ -206,7 +212,7 @@ class Change:
         return attrs.evolve(
             self,
             key=attrs.evolve(self.key, id=key_id),
-            history=attrs.evolve(self.history, key_id=key_id),
+            history=tuple(attrs.evolve(h, key_id=key_id) for h in self.history),
             notifications=tuple(attrs.evolve(n, key_id=key_id) for n in self.notifications),
             challenge=(attrs.evolve(self.challenge, key_id=key_id) if self.challenge else None),
         )
@@ -234,12 +240,48 @@ class IssuedSecret:
 
 @attrs.frozen
 class Principal:
-    """Who authenticated: the key, its owner and what it may do."""
+    """Who authenticated: the key, its owner and what it may do.
+
+    ``generation`` is the key's credential generation at that moment (see :class:`ApiKey`): a
+    token issued for this principal is good only while the key is still at it.
+    """
 
     key_id: int
     owner: str
     client_id: str
     max_scope: Scope
+    generation: int = 0
+
+
+@attrs.frozen
+class Session:
+    """One login of a key through the API: the family of tokens one ``public/auth`` started.
+
+    Its access and refresh tokens carry its ``id``. ``refresh_id`` names the one refresh token of
+    the family that may still be used: refreshing rotates it, and presenting an older one ends
+    the session (OAuth 2.1's reuse detection). ``generation`` is the key's credential generation
+    at login; ``expires_at`` is the session's absolute end, however often it is refreshed.
+    """
+
+    id: str
+    key_id: int
+    generation: int
+    refresh_id: str = attrs.field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Whether the session can still serve a request at ``now``."""
+        return self.ended_at is None and now < self.expires_at
+
+
+@attrs.frozen
+class KeyEvent:
+    """One entry of an owner's access log: a history entry and the client id of its key."""
+
+    client_id: str
+    entry: HistoryEntry
 
 
 _KEY_FIELDS = tuple(a.name for a in attrs.fields(ApiKey))

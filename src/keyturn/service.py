@@ -20,7 +20,7 @@ from keyturn.outbox import OutboxRelay
 from keyturn.policy import Policy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Confirmation,
         HistoryEntry,
         IssuedSecret,
+        KeyEvent,
         Principal,
         SecurityKey,
         SecurityKeyEnrollment,
@@ -98,11 +99,14 @@ class KeyService:
         public_key: object = None,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        enable: bool = False,
     ) -> IssuedSecret:
         """A new key in ``created``. The answer carries its secret: the only time it is given out.
 
         With ``public_key`` (PEM: Ed25519, or RSA of 2048 bits or more) the key authenticates by
-        signature only and has no secret.
+        signature only and has no secret. With ``enable`` (only under a ``direct_enable``
+        policy, as the API's) the key is also acknowledged (this answer is the one showing of the
+        secret) and enabled, all in one atomic write: a refusal writes nothing.
         """
         return self._run(
             self._ops.create(
@@ -114,6 +118,7 @@ class KeyService:
                 public_key=public_key,
                 actor=actor,
                 confirmation=confirmation,
+                enable=enable,
             )
         )
 
@@ -170,11 +175,14 @@ class KeyService:
         enabled_features: object = UNSET,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        enabled: bool | None = None,
     ) -> ApiKey:
         """Change name, scope, whitelist or features; fields left ``UNSET`` stay as they are.
 
         Editing anything but the name of an ``active`` key disables it (policy
-        ``edit_deactivates``). An edit that changes nothing writes nothing.
+        ``edit_deactivates``). An edit that changes nothing writes nothing. ``enabled`` (Deribit's
+        ``edit_api_key``) then enables (directly: ``direct_enable`` policy only) or disables the
+        key in the same atomic write: if either step is refused, nothing is written.
         """
         return self._run(
             self._ops.edit(
@@ -186,6 +194,7 @@ class KeyService:
                 enabled_features=enabled_features,
                 actor=actor,
                 confirmation=confirmation,
+                enabled=enabled,
             )
         )
 
@@ -232,6 +241,22 @@ class KeyService:
     def history(self, key_id: object, *, owner: object) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
         return self._run(self._ops.history(key_id, owner=owner))
+
+    def access_log(
+        self,
+        *,
+        owner: object,
+        events: Collection[str] | None = None,
+        offset: object = 0,
+        limit: object = 10,
+    ) -> list[KeyEvent]:
+        """One page of the history of every key ``owner`` ever had, removed ones too.
+
+        Newest first; only ``events`` when given; at most 10,000 entries a page. The store
+        answers from an index, so the cost does not grow with the account's history.
+        """
+        op = self._ops.access_log(owner=owner, events=events, offset=offset, limit=limit)
+        return self._run(op)
 
     # --- authentication ---------------------------------------------------------------------
 

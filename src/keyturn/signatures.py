@@ -5,9 +5,13 @@ header ``Authorization: deri-hmac-sha256 id=<client_id>,ts=<ms>,sig=<sig>,nonce=
 sign ``StringToSign = ts "\n" nonce "\n" data``; for the header, ``data`` is the request itself:
 ``UPPER(method) "\n" uri_with_query "\n" body "\n"``.
 
-* A key with a secret signs with ``hex(HMAC-SHA256(client_secret, StringToSign))``.
+* A key with a secret signs with ``hex(HMAC-SHA256(client_secret, StringToSign))``: exactly 64
+  lower-case hex digits.
 * A key registered with a public key signs with its private key: Ed25519, or RSA (2048 bits or
-  more) with PKCS#1 v1.5 and SHA-256; the signature is sent in base64url (padding optional).
+  more) with PKCS#1 v1.5 and SHA-256; the signature is sent in base64url without padding.
+
+Only those canonical spellings are accepted, so one signature has one text; where the signature
+itself is the single-use value (an empty nonce), that value is computed from its decoded bytes.
 
 A signature is good for :data:`WINDOW` either side of the server's clock, and its nonce only
 once (the store remembers it until the window has passed). This module is pure: no I/O, no
@@ -42,6 +46,8 @@ MAX_NONCE_LENGTH: Final = 256
 MAX_SIGNATURE_LENGTH: Final = 1024
 MAX_DATA_LENGTH: Final = 64 * 1024
 _HEADER_FIELD: Final = re.compile(r"\s*([a-z]+)=([^,]*)\s*")
+_HEX_SIGNATURE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -116,9 +122,13 @@ def hmac_signature(secret: str, message: bytes) -> str:
 
 
 def hmac_matches(secret: str, message: bytes, signature: str) -> bool:
-    """Whether ``signature`` is the HMAC of ``message`` under ``secret`` (constant time)."""
+    """Whether ``signature`` is the HMAC of ``message`` under ``secret`` (constant time).
+
+    Only the canonical spelling (64 lower-case hex digits) can match.
+    """
     expected = hmac_signature(secret, message)
-    return hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace"))
+    canonical = _HEX_SIGNATURE.fullmatch(signature) is not None
+    return hmac.compare_digest(expected, signature if canonical else "") and canonical
 
 
 def load_public_key(pem: str) -> Ed25519PublicKey | RSAPublicKey:
@@ -145,15 +155,34 @@ def _stored_public_key(pem: str) -> Ed25519PublicKey | RSAPublicKey:
 
 
 def _signature_bytes(signature: str) -> bytes | None:
-    text = signature.strip().replace("-", "+").replace("_", "/")
+    """The bytes of an unpadded base64url signature, or ``None`` if it is not spelled so.
+
+    Strict: no padding, no spaces, no other alphabet, and no spare bits set in the last
+    character, so that exactly one text decodes to given bytes.
+    """
+    if _BASE64URL.fullmatch(signature) is None:
+        return None
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     except (binascii.Error, ValueError):
         return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != signature:
+        return None
+    return raw
+
+
+def single_use_value(signature: str, *, public_key: bool) -> str:
+    """What makes a signature single-use when its nonce is empty: a digest of its bytes.
+
+    ``public_key`` says how it is spelled (base64url for a public-key signature, hex for an
+    HMAC). Call it only for a signature that matched, so its spelling is canonical.
+    """
+    raw = _signature_bytes(signature) if public_key else bytes.fromhex(signature)
+    return "sig:" + hashlib.sha256(raw or b"").hexdigest()
 
 
 def public_key_matches(pem: str, message: bytes, signature: str) -> bool:
-    """Whether ``signature`` (base64url) is the key's signature of ``message``."""
+    """Whether ``signature`` (unpadded base64url) is the key's signature of ``message``."""
     raw = _signature_bytes(signature)
     if raw is None:
         return False

@@ -157,3 +157,11 @@ def source_ip(value: object) -> IpAddress:
         return ipaddress.ip_address(value)
     except ValueError:
         raise InvalidInput("source_ip", f"{value!r} is not an IP address") from None
+
+
+def page(offset: object, limit: object, *, most: int) -> tuple[int, int]:
+    """A page of a listing: ``offset`` at least 0, ``limit`` from 1 to ``most``."""
+    for field, value, low, high in (("offset", offset, 0, 2**31), ("count", limit, 1, most)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(field, f"must be a whole number from {low} to {high}")
+    return offset, limit  # type: ignore[return-value]

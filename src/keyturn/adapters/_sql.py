@@ -22,10 +22,10 @@ import attrs
 from keyturn import effects
 from keyturn.adapters import codec
 from keyturn.errors import ConcurrentUpdate, QuotaExceeded, StoreError
-from keyturn.records import Delivery
+from keyturn.records import Delivery, KeyEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Collection, Iterator, Sequence
     from contextlib import AbstractContextManager
     from datetime import datetime
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         HistoryEntry,
         Notification,
         SecurityKey,
+        Session,
     )
 
 #: The first schema, for both dialects: ``{id}`` is the id column, ``{int}`` a 64-bit integer.
@@ -101,13 +102,35 @@ CREATE TABLE keyturn_security_keys (
 )
 """
 
+#: The fourth schema: API sessions (token families, so tokens can be ended), and each history
+#: row's owner with an index, so an account's access log pages in SQL whatever its size.
+SCHEMA_V4: Final = """
+CREATE TABLE keyturn_sessions (
+    id TEXT PRIMARY KEY,
+    key_id {int} NOT NULL,
+    generation {int} NOT NULL,
+    refresh_id TEXT NOT NULL,
+    created_at {int} NOT NULL,
+    expires_at {int} NOT NULL,
+    ended_at {int}
+);
+CREATE INDEX keyturn_sessions_key ON keyturn_sessions (key_id, created_at);
+ALTER TABLE keyturn_history ADD COLUMN owner TEXT;
+UPDATE keyturn_history SET owner = (
+    SELECT k.owner FROM keyturn_keys k WHERE k.id = keyturn_history.key_id
+);
+CREATE INDEX keyturn_history_owner ON keyturn_history (owner, at, key_id, version)
+"""
+
 #: How long a claimed notification stays away from other relays before it is due again (µs).
 CLAIM_LEASE_US = 60_000_000
 
 _HISTORY_COLUMNS = "key_id, version, action, event, from_state, to_state, actor, at, detail"
 _INSERT_HISTORY = (
-    f"INSERT INTO keyturn_history ({_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constants only)
+    f"INSERT INTO keyturn_history ({_HISTORY_COLUMNS}, owner) "  # noqa: S608 (constants only)
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SESSION_COLUMNS = "id, key_id, generation, refresh_id, created_at, expires_at, ended_at"
 _SELECT_HISTORY = (
     f"SELECT {_HISTORY_COLUMNS} FROM keyturn_history WHERE key_id = ? ORDER BY version"  # noqa: S608
 )
@@ -295,7 +318,8 @@ class SqlPrograms:
         yield from self._write_rest(change)
 
     def _write_rest(self, change: Change) -> Program[None]:
-        yield self._q(_INSERT_HISTORY, codec.history_row(change.history))
+        for entry in change.history:
+            yield self._q(_INSERT_HISTORY, (*codec.history_row(entry), change.key.owner))
         if change.challenge is not None:
             yield from self._save_challenge(change.challenge)
         yield from self._enqueue(change.notifications)
@@ -304,6 +328,75 @@ class SqlPrograms:
         """The key's audit trail, oldest first."""
         rows = yield self._q(_SELECT_HISTORY, (key_id,), "all")
         return [codec.history_from_row(tuple(r)) for r in rows]
+
+    def p_access_log(
+        self, owner: str, events: Collection[str] | None, offset: int, limit: int
+    ) -> Program[list[KeyEvent]]:
+        """The owner's history entries (of ``events``), newest first, one page."""
+        columns = ", ".join(f"h.{c}" for c in _HISTORY_COLUMNS.split(", "))
+        chosen = sorted(events) if events is not None else []
+        where = f" AND h.event IN ({', '.join('?' * len(chosen))})" if events is not None else ""
+        rows = yield self._q(
+            f"SELECT {columns}, k.client_id FROM keyturn_history h "  # noqa: S608 (constants only)
+            f"JOIN keyturn_keys k ON k.id = h.key_id WHERE h.owner = ?{where} "
+            "ORDER BY h.at DESC, h.key_id DESC, h.version DESC LIMIT ? OFFSET ?",
+            (owner, *chosen, limit, offset),
+            "all",
+        )
+        return [KeyEvent(r[-1], codec.history_from_row(tuple(r[:-1]))) for r in rows]
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def p_start_session(self, session: Session, max_per_key: int, now: datetime) -> Program[None]:
+        """Record a new session; forget the key's dead ones and end its oldest beyond the cap."""
+        yield self._q(
+            "DELETE FROM keyturn_sessions WHERE key_id = ? "
+            "AND (ended_at IS NOT NULL OR expires_at <= ?)",
+            (session.key_id, codec.to_us(now)),
+        )
+        yield self._q(
+            f"INSERT INTO keyturn_sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 (constants only)
+            codec.session_row(session),
+        )
+        rows = yield self._q(
+            "SELECT id FROM keyturn_sessions WHERE key_id = ? ORDER BY created_at DESC, id DESC",
+            (session.key_id,),
+            "all",
+        )
+        for row in rows[max_per_key:]:
+            yield self._q("DELETE FROM keyturn_sessions WHERE id = ?", (row[0],))
+
+    def p_load_session(self, session_id: str) -> Program[tuple[ApiKey, Session] | None]:
+        """The session and its key, or ``None``."""
+        columns = ", ".join(f"s.{c}" for c in _SESSION_COLUMNS.split(", "))
+        row = yield self._q(
+            f"SELECT k.data, {columns} FROM keyturn_sessions s "  # noqa: S608 (constants only)
+            "JOIN keyturn_keys k ON k.id = s.key_id WHERE s.id = ?",
+            (session_id,),
+            "one",
+        )
+        if row is None:
+            return None
+        return codec.key_from_json(row[0]), codec.session_from_row(tuple(row[1:]))
+
+    def p_rotate_session(self, session_id: str, expected: str, new: str) -> Program[bool]:
+        """Swap the session's live refresh id ``expected`` for ``new``, if it is still live."""
+        swapped = yield self._q(
+            "UPDATE keyturn_sessions SET refresh_id = ? "
+            "WHERE id = ? AND refresh_id = ? AND ended_at IS NULL",
+            (new, session_id, expected),
+            "rowcount",
+        )
+        return bool(swapped == 1)
+
+    def p_end_session(self, session_id: str, now: datetime) -> Program[bool]:
+        """End a session; whether it was live."""
+        ended = yield self._q(
+            "UPDATE keyturn_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+            (codec.to_us(now), session_id),
+            "rowcount",
+        )
+        return bool(ended == 1)
 
     def p_reseal(self, key_id: int, expected: str, sealed: str) -> Program[bool]:
         """Swap the key's sealed secret if it is still ``expected`` (version unchanged)."""
@@ -534,6 +627,33 @@ class SqlKeyStore(SqlPrograms, abc.ABC):
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
         return self._drive(self.p_history(key_id))
+
+    def access_log(
+        self,
+        owner: str,
+        *,
+        events: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[KeyEvent]:
+        """The owner's history entries (of ``events``), newest first, one page."""
+        return self._drive(self.p_access_log(owner, events, offset, limit))
+
+    def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
+        """Record a new session; forget the key's dead ones and end its oldest beyond the cap."""
+        self._drive(self.p_start_session(session, max_per_key, now), WRITE)
+
+    def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
+        """The session and its key, in one read, or ``None``."""
+        return self._drive(self.p_load_session(session_id))
+
+    def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
+        """Swap the session's live refresh id ``expected`` for ``new``, if it is still live."""
+        return self._drive(self.p_rotate_session(session_id, expected, new), WRITE)
+
+    def end_session(self, session_id: str, now: datetime) -> bool:
+        """End a session; whether it was live."""
+        return self._drive(self.p_end_session(session_id, now), WRITE)
 
     def reseal(self, key_id: int, *, expected: str, sealed: str) -> bool:
         """Swap the key's sealed secret if it is still ``expected`` (version unchanged)."""

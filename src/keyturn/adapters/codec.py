@@ -22,6 +22,7 @@ from keyturn.records import (
     NotificationKind,
     PendingCode,
     SecurityKey,
+    Session,
 )
 from keyturn.scope import Scope
 
@@ -86,6 +87,7 @@ def key_to_json(key: ApiKey) -> str:
             "pending": _pending_out(key.pending),
             "consecutive_failures": key.consecutive_failures,
             "sends": [to_us(s) for s in key.sends],
+            "generation": key.generation,
         },
         separators=(",", ":"),
     )
@@ -114,6 +116,7 @@ def key_from_json(text: str) -> ApiKey:
         pending=_pending_in(d["pending"]),
         consecutive_failures=d["consecutive_failures"],
         sends=tuple(from_us(s) for s in d["sends"]),
+        generation=d.get("generation", 0),
     )
 
 
@@ -244,4 +247,31 @@ def history_from_row(row: tuple[Any, ...]) -> HistoryEntry:
         actor=actor,
         at=from_us(at),
         detail=detail,
+    )
+
+
+def session_row(s: Session) -> tuple[object, ...]:
+    """A session as the columns of ``keyturn_sessions``."""
+    return (
+        s.id,
+        s.key_id,
+        s.generation,
+        s.refresh_id,
+        to_us(s.created_at),
+        to_us(s.expires_at),
+        to_us(s.ended_at) if s.ended_at is not None else None,
+    )
+
+
+def session_from_row(row: tuple[Any, ...]) -> Session:
+    """A ``keyturn_sessions`` row as a session."""
+    session_id, key_id, generation, refresh_id, created_at, expires_at, ended_at = row
+    return Session(
+        id=session_id,
+        key_id=key_id,
+        generation=generation,
+        refresh_id=refresh_id,
+        created_at=from_us(created_at),
+        expires_at=from_us(expires_at),
+        ended_at=from_us(ended_at) if ended_at is not None else None,
     )

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from keyturn.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
-from keyturn.records import Delivery
+from keyturn.records import Delivery, KeyEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Collection, Iterator, Sequence
     from datetime import datetime
 
     from keyturn.records import (
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         HistoryEntry,
         Notification,
         SecurityKey,
+        Session,
     )
 
 #: How long a claimed notification stays away from other relays before it is due again.
@@ -55,6 +56,7 @@ class InMemoryKeyStore:
     _undelivered: dict[str, _Outbox] = attrs.field(factory=dict, init=False)
     _nonces: dict[tuple[str, str], datetime] = attrs.field(factory=dict, init=False)
     _security_keys: dict[str, SecurityKey] = attrs.field(factory=dict, init=False)
+    _sessions: dict[str, Session] = attrs.field(factory=dict, init=False)
     _ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
 
@@ -109,7 +111,7 @@ class InMemoryKeyStore:
         key = change.key
         self._keys[key.id] = key
         self._by_client_id[key.client_id] = key.id
-        self._history.setdefault(key.id, []).append(change.history)
+        self._history.setdefault(key.id, []).extend(change.history)
         if change.challenge is not None:
             self._challenges[change.challenge.id] = change.challenge
         self._enqueue(change.notifications)
@@ -122,6 +124,66 @@ class InMemoryKeyStore:
         """The key's audit trail, oldest first."""
         with self._lock:
             return list(self._history.get(key_id, ()))
+
+    def access_log(
+        self,
+        owner: str,
+        *,
+        events: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[KeyEvent]:
+        """The owner's history entries (of ``events``), newest first, one page."""
+        with self._lock:
+            found = [
+                KeyEvent(key.client_id, h)
+                for key in self._keys.values()
+                if key.owner == owner
+                for h in self._history.get(key.id, ())
+                if events is None or h.event in events
+            ]
+        found.sort(key=lambda e: (e.entry.at, e.entry.key_id, e.entry.version), reverse=True)
+        return found[offset : offset + limit]
+
+    def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
+        """Record a new session; forget the key's dead ones and end its oldest beyond the cap."""
+        with self._lock:
+            for s in list(self._sessions.values()):
+                if s.key_id == session.key_id and not s.live(now):
+                    del self._sessions[s.id]
+            self._sessions[session.id] = session
+            mine = sorted(
+                (s for s in self._sessions.values() if s.key_id == session.key_id),
+                key=lambda s: (s.created_at, s.id),
+                reverse=True,
+            )
+            for s in mine[max_per_key:]:
+                del self._sessions[s.id]
+
+    def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
+        """The session and its key, or ``None``."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        return self._keys[session.key_id], session
+
+    def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
+        """Swap the session's live refresh id ``expected`` for ``new``, if it is still live."""
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None or s.ended_at is not None or s.refresh_id != expected:
+                return False
+            self._sessions[session_id] = attrs.evolve(s, refresh_id=new)
+            return True
+
+    def end_session(self, session_id: str, now: datetime) -> bool:
+        """End a session; whether it was live."""
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None or s.ended_at is not None:
+                return False
+            self._sessions[session_id] = attrs.evolve(s, ended_at=now)
+            return True
 
     def get_security_key(self, owner: str) -> SecurityKey | None:
         """The owner's security key, or ``None``."""

@@ -21,7 +21,7 @@ from keyturn.adapters.postgres import PostgresPrograms, check_schema_name
 from keyturn.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from psycopg import AsyncCursor
@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         Change,
         Delivery,
         HistoryEntry,
+        KeyEvent,
         Notification,
         SecurityKey,
+        Session,
     )
 
 
@@ -145,6 +147,33 @@ class AsyncPostgresKeyStore(PostgresPrograms):
     async def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
         return await self._drive(self.p_history(key_id))
+
+    async def access_log(
+        self,
+        owner: str,
+        *,
+        events: Collection[str] | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[KeyEvent]:
+        """The owner's history entries (of ``events``), newest first, one page."""
+        return await self._drive(self.p_access_log(owner, events, offset, limit))
+
+    async def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
+        """Record a new session; forget the key's dead ones and end its oldest beyond the cap."""
+        await self._drive(self.p_start_session(session, max_per_key, now), WRITE)
+
+    async def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
+        """The session and its key, in one read, or ``None``."""
+        return await self._drive(self.p_load_session(session_id))
+
+    async def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
+        """Swap the session's live refresh id ``expected`` for ``new``, if it is still live."""
+        return await self._drive(self.p_rotate_session(session_id, expected, new), WRITE)
+
+    async def end_session(self, session_id: str, now: datetime) -> bool:
+        """End a session; whether it was live."""
+        return await self._drive(self.p_end_session(session_id, now), WRITE)
 
     async def get_security_key(self, owner: str) -> SecurityKey | None:
         """The owner's security key, or ``None``."""

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from keyturn.adapters._sql import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, Cursor, SqlKeyStore
+from keyturn.adapters._sql import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, Cursor, SqlKeyStore
 from keyturn.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class SQLiteKeyStore(SqlKeyStore):
         SCHEMA_V1.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", int="INTEGER"),
         SCHEMA_V2.format(int="INTEGER"),
         SCHEMA_V3.format(int="INTEGER"),
+        SCHEMA_V4.format(int="INTEGER"),
     )
 
     def __init__(

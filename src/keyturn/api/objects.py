@@ -47,18 +47,18 @@ def key_object(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
     return out
 
 
-def access_log_entry(key: ApiKey, entry: HistoryEntry) -> dict[str, Any]:
+def access_log_entry(client_id: str, entry: HistoryEntry) -> dict[str, Any]:
     """One history entry as Deribit's ``access_log`` object (newest first in a listing).
 
     keyturn does not record the caller's address or place, so ``ip``, ``country`` and ``city``
     are empty strings.
     """
     return {
-        "id": key.id * 1_000_000 + entry.version,
+        "id": entry.key_id * 1_000_000 + entry.version,
         "timestamp": to_us(entry.at) // 1000,
         "log": entry.event,
         "ip": "",
         "country": "",
         "city": "",
-        "data": key.client_id,
+        "data": client_id,
     }

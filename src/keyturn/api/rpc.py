@@ -186,9 +186,10 @@ class Rpc:
         elif grant_type == "refresh_token":
             token = _param(params, "refresh_token", str, required=True)
             try:
-                principal = await self.tokens.check(token, "refresh", now)
+                grant = await self.tokens.refresh(token, requested, source_ip=client_ip, now=now)
             except AuthenticationFailed:
                 raise RpcError(errors.INVALID_CREDENTIALS) from None
+            return grant.result()
         else:
             raise RpcError(
                 errors.INVALID_ARGUMENTS,
@@ -197,7 +198,7 @@ class Rpc:
                     "reason": "supported: client_credentials, client_signature, refresh_token",
                 },
             )
-        return self.tokens.grant(principal, requested, now).result()
+        return (await self.tokens.grant(principal, requested, now)).result()
 
     async def _principal(self, credential: _Credential) -> Principal:
         authorization, client_ip = credential.authorization, credential.client_ip
@@ -213,7 +214,9 @@ class Rpc:
             return await self.service.authenticate_signature(signed, source_ip=client_ip)
         if scheme.lower() == "bearer":
             try:
-                return await self.tokens.check(value.strip(), "access", self.service.clock.now())
+                return await self.tokens.check(
+                    value.strip(), source_ip=client_ip, now=self.service.clock.now()
+                )
             except AuthenticationFailed:
                 raise RpcError(errors.UNAUTHORIZED) from None
         if scheme.lower() == "basic":
@@ -277,7 +280,7 @@ class Rpc:
         return f"api:{principal.client_id}"
 
     async def create_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
-        """Create, acknowledge (this answer shows the secret) and enable a key."""
+        """Create, acknowledge (this answer shows the secret) and enable a key, in one write."""
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
         name = validation.name(_param(params, "name", str) or DEFAULT_KEY_NAME)
         public_key = _param(params, "public_key", str)
@@ -285,22 +288,19 @@ class Rpc:
         validation.public_key(public_key)
         validation.enabled_features(features)
         await self._guard(principal, "private/create_api_key", params)
-        actor = self._actor(principal)
         issued = await self.service.create(
             owner=principal.owner,
             name=name,
             max_scope=scope,
             public_key=public_key,
             enabled_features=features,
-            actor=actor,
+            actor=self._actor(principal),
+            enable=True,
         )
-        key_id = issued.key.id
-        await self.service.acknowledge_secret(key_id, owner=principal.owner, actor=actor)
-        key = await self.service.enable(key_id, owner=principal.owner, actor=actor)
-        return key_object(key, issued.client_secret)
+        return key_object(issued.key, issued.client_secret)
 
     async def edit_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
-        """Change scope (required), name, features, whitelist, and enable or disable."""
+        """Change scope (required), name, features, whitelist, and enable or disable: one write."""
         key_id = await self._managed(principal, params)
         scope = self._scope_within(principal, _param(params, "max_scope", str, required=True))
         name = _param(params, "name", str)
@@ -312,20 +312,16 @@ class Rpc:
         validation.enabled_features(features)
         validation.ip_whitelist(whitelist)
         await self._guard(principal, "private/edit_api_key", params)
-        owner, actor = principal.owner, self._actor(principal)
         key = await self.service.edit(
             key_id,
-            owner=owner,
-            actor=actor,
+            owner=principal.owner,
+            actor=self._actor(principal),
             max_scope=scope,
             name=UNSET if name is None else name,
             enabled_features=UNSET if features is None else features,
             ip_whitelist=UNSET if whitelist is None else whitelist,
+            enabled=enabled,
         )
-        if enabled is True and not key.enabled:
-            key = await self.service.enable(key_id, owner=owner, actor=actor)
-        elif enabled is False and key.enabled:
-            key = await self.service.disable(key_id, owner=owner, actor=actor)
         return key_object(key)
 
     async def enable_api_key(self, principal: Principal, params: dict[str, Any]) -> dict[str, Any]:
@@ -392,20 +388,19 @@ class Rpc:
     async def get_access_log(
         self, principal: Principal, params: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        """The key events of the caller's keys, newest first (``offset``, ``count`` up to 10000)."""
-        offset = _param(params, "offset", int) or 0
-        count = _param(params, "count", int) or 10
-        if offset < 0 or not 1 <= count <= 10_000:  # noqa: PLR2004
-            raise RpcError(errors.INVALID_PARAMS, {"reason": "offset >= 0, 1 <= count <= 10000"})
-        keys = await self.service.list_keys(owner=principal.owner, include_removed=True)
-        entries = [
-            access_log_entry(k, h)
-            for k in keys
-            for h in await self.service.history(k.id, owner=principal.owner)
-            if h.event in ACCESS_LOG_EVENTS
-        ]
-        entries.sort(key=lambda e: (e["timestamp"], e["id"]), reverse=True)
-        return entries[offset : offset + count]
+        """The key events of the caller's keys, newest first (``offset``, ``count`` up to 10000).
+
+        One indexed read of one page, however long the account's history.
+        """
+        offset = _param(params, "offset", int)
+        count = _param(params, "count", int)
+        events = await self.service.access_log(
+            owner=principal.owner,
+            events=ACCESS_LOG_EVENTS,
+            offset=0 if offset is None else offset,
+            limit=10 if count is None else count,
+        )
+        return [access_log_entry(e.client_id, e.entry) for e in events]
 
 
 _PRIVATE: Final[dict[str, tuple[Scope, _Handler]]] = {

@@ -1,32 +1,53 @@
 """Access and refresh tokens for the API, in the shape of Deribit's ``public/auth`` answer.
 
-A token is ``base64url(claims) "." base64url(HMAC-SHA256(token key, claims))``: the key's id and
-client id, the granted scope, the kind and the expiry. Tokens are not stored, so any worker can
-check one; what makes them safe to revoke is that :meth:`Tokens.check` re-reads the key on every
-call: a key that is no longer active, or whose scope was narrowed, stops its tokens at once.
+A token is ``base64url(claims) "." base64url(HMAC-SHA256(token key, claims))``, decoded
+strictly (one spelling per token). Every login starts a :class:`~keyturn.records.Session` in the
+store; its tokens carry the session's id, the key's id and client id, the key's credential
+generation, the granted scope, the kind and the expiry. What makes a token die when the
+lifecycle says so:
+
+* every check reads the session and its key together (one store read, no cache), and admits
+  only by :func:`keyturn.authentication.refusal`, the rule every credential obeys: the key is
+  ``active``, the request's address passes its whitelist, and the key is still at the token's
+  generation (a new secret, a disable, a removal, a narrower scope or whitelist move it on);
+* a session can be ended (reuse of a refresh token, logout), which ends all its tokens;
+* a refresh token is single-use: refreshing rotates the session's refresh id by a
+  compare-and-swap, and presenting a used one ends the whole session (OAuth 2.1's reuse
+  detection); a session has an absolute lifetime however often it is refreshed.
+
 The scope of a token never exceeds the key's ``max_scope``. Tokens are never logged.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
+import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from keyturn import validation
+from keyturn._log import get_logger
+from keyturn.authentication import principal_of, refusal
 from keyturn.errors import AuthenticationFailed, InvalidInput
 from keyturn.hashing import new_token
-from keyturn.records import Principal
+from keyturn.records import Principal, Session
 from keyturn.scope import Scope
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from keyturn.ports import AsyncKeyStore
+
+MAX_TOKEN_LENGTH: Final = 2048
+#: Live sessions a key may hold (Deribit's limit); a new login ends the oldest beyond it.
+MAX_SESSIONS_PER_KEY: Final = 16
+_BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def narrow(requested: Scope | None, ceiling: Scope) -> Scope:
@@ -41,7 +62,16 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict unpadded base64url: anything but the one spelling of some bytes is refused."""
+    if _BASE64URL.fullmatch(text) is None:
+        raise AuthenticationFailed("invalid_token")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise AuthenticationFailed("invalid_token") from None
+    if _b64(raw) != text:
+        raise AuthenticationFailed("invalid_token")
+    return raw
 
 
 @attrs.frozen
@@ -65,61 +95,154 @@ class Grant:
         }
 
 
+@attrs.frozen
+class Claims:
+    """What a token says, once its MAC and its shape are checked."""
+
+    kind: str
+    session_id: str
+    key_id: int
+    client_id: str
+    generation: int
+    scope: str
+    expires: int
+    refresh_id: str = attrs.field(default="", repr=False)
+
+
+def _claims(doc: object) -> Claims:
+    """The claims of a decoded token body, or ``invalid_token`` if they are not all there."""
+    if not isinstance(doc, dict):
+        raise AuthenticationFailed("invalid_token")
+    try:
+        claims = Claims(
+            kind=doc["t"],
+            session_id=doc["i"],
+            key_id=doc["k"],
+            client_id=doc["c"],
+            generation=doc["g"],
+            scope=doc["s"],
+            expires=doc["e"],
+            refresh_id=doc.get("j", ""),
+        )
+    except KeyError:
+        raise AuthenticationFailed("invalid_token") from None
+    texts = (claims.kind, claims.session_id, claims.client_id, claims.scope, claims.refresh_id)
+    numbers = (claims.key_id, claims.generation, claims.expires)
+    if not all(isinstance(t, str) for t in texts) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in numbers
+    ):
+        raise AuthenticationFailed("invalid_token")
+    return claims
+
+
 @attrs.define(kw_only=True)
 class Tokens:
-    """Issues and checks tokens under a server-side key."""
+    """Issues and checks tokens under a server-side key; sessions live in the store."""
 
     key: bytes = attrs.field(repr=False)
     store: AsyncKeyStore
     access_ttl: timedelta = timedelta(minutes=15)
     refresh_ttl: timedelta = timedelta(days=7)
+    session_ttl: timedelta = timedelta(days=30)
+    logger: Any = attrs.field(factory=get_logger)
 
     def _sign(self, claims: dict[str, Any]) -> str:
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         mac = hmac.new(self.key, body.encode(), hashlib.sha256).digest()
         return f"{body}.{_b64(mac)}"
 
-    def grant(self, principal: Principal, requested: Scope | None, now: datetime) -> Grant:
-        """Tokens for an authenticated key, with at most the key's scope."""
-        scope = narrow(requested, principal.max_scope)
-        base = {"k": principal.key_id, "c": principal.client_id, "s": str(scope)}
+    def _pair(self, principal: Principal, session: Session, scope: Scope, now: datetime) -> Grant:
         stamp = int(now.timestamp())
-        access = self._sign(
-            {
-                **base,
-                "t": "access",
-                "e": stamp + int(self.access_ttl.total_seconds()),
-                "n": new_token(6),
-            }
-        )
-        refresh = self._sign(
-            {
-                **base,
-                "t": "refresh",
-                "e": stamp + int(self.refresh_ttl.total_seconds()),
-                "n": new_token(6),
-            }
-        )
-        return Grant(access, refresh, int(self.access_ttl.total_seconds()), scope)
+        end = int(session.expires_at.timestamp())
+        base = {
+            "i": session.id,
+            "k": principal.key_id,
+            "c": principal.client_id,
+            "g": session.generation,
+            "s": str(scope),
+        }
+        access_until = min(stamp + int(self.access_ttl.total_seconds()), end)
+        access = self._sign({**base, "t": "access", "e": access_until})
+        refresh_until = min(stamp + int(self.refresh_ttl.total_seconds()), end)
+        refresh = self._sign({**base, "t": "refresh", "e": refresh_until, "j": session.refresh_id})
+        return Grant(access, refresh, max(0, access_until - stamp), scope)
 
-    async def check(self, token: object, kind: str, now: datetime) -> Principal:
-        """The principal a token speaks for, with its scope; ``AuthenticationFailed`` if none."""
-        if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:  # noqa: PLR2004
+    async def grant(self, principal: Principal, requested: Scope | None, now: datetime) -> Grant:
+        """Start a session for an authenticated key; its tokens have at most the key's scope."""
+        session = Session(
+            id=new_token(12),
+            key_id=principal.key_id,
+            generation=principal.generation,
+            refresh_id=new_token(12),
+            created_at=now,
+            expires_at=now + self.session_ttl,
+        )
+        await self.store.start_session(session, max_per_key=MAX_SESSIONS_PER_KEY, now=now)
+        return self._pair(principal, session, narrow(requested, principal.max_scope), now)
+
+    def _decode(self, token: object, kind: str, now: datetime) -> Claims:
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
             raise AuthenticationFailed("invalid_token")
         body, mac = token.split(".")
-        expected = hmac.new(self.key, body.encode(), hashlib.sha256).digest()
-        try:
-            valid = hmac.compare_digest(expected, _unb64(mac))
-            claims = json.loads(_unb64(body)) if valid else {}
-        except (ValueError, TypeError):
-            raise AuthenticationFailed("invalid_token") from None
-        if not valid or claims.get("t") != kind or claims.get("e", 0) <= now.timestamp():
+        expected = hmac.new(self.key, body.encode("utf-8", "replace"), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
             raise AuthenticationFailed("invalid_token")
-        key = await self.store.get(int(claims["k"]))
-        if key is None or key.client_id != claims["c"] or not key.enabled:
-            raise AuthenticationFailed("key_not_active")
         try:
-            scope = narrow(Scope.parse(claims["s"]), key.max_scope)
+            claims = _claims(json.loads(_unb64(body)))
+        except ValueError:
+            raise AuthenticationFailed("invalid_token") from None
+        if claims.kind != kind or claims.expires <= now.timestamp():
+            raise AuthenticationFailed("invalid_token")
+        return claims
+
+    async def _live(
+        self, claims: Claims, source_ip: object, now: datetime
+    ) -> tuple[Principal, Session]:
+        """The session the claims name and who it speaks for, if every rule still admits it."""
+        try:
+            ip = validation.source_ip(source_ip)
+        except InvalidInput:
+            raise AuthenticationFailed("ip_not_allowed") from None
+        found = await self.store.load_session(claims.session_id)
+        if found is None:
+            raise AuthenticationFailed("session_ended")
+        key, session = found
+        if key.id != claims.key_id or key.client_id != claims.client_id:
+            raise AuthenticationFailed("invalid_token")
+        if not session.live(now):
+            raise AuthenticationFailed("session_ended")
+        if (reason := refusal(key, ip, claims.generation)) is not None:
+            raise AuthenticationFailed(reason)
+        try:
+            scope = narrow(Scope.parse(claims.scope), key.max_scope)
         except InvalidInput:
             raise AuthenticationFailed("invalid_token") from None
-        return Principal(key_id=key.id, owner=key.owner, client_id=key.client_id, max_scope=scope)
+        return attrs.evolve(principal_of(key), max_scope=scope), session
+
+    async def check(self, token: object, *, source_ip: object, now: datetime) -> Principal:
+        """The principal an access token speaks for, with its scope; else AuthenticationFailed."""
+        claims = self._decode(token, "access", now)
+        principal, _ = await self._live(claims, source_ip, now)
+        return principal
+
+    async def refresh(
+        self, token: object, requested: Scope | None, *, source_ip: object, now: datetime
+    ) -> Grant:
+        """New tokens for a refresh token, which dies; a used one ends its whole session."""
+        claims = self._decode(token, "refresh", now)
+        principal, session = await self._live(claims, source_ip, now)
+        fresh = new_token(12)
+        if not await self.store.rotate_session(session.id, expected=claims.refresh_id, new=fresh):
+            await self.store.end_session(session.id, now)
+            self.logger.warning(
+                "refresh_token_reused", key_id=principal.key_id, client_id=principal.client_id
+            )
+            raise AuthenticationFailed("refresh_token_reused")
+        scope = narrow(requested, principal.max_scope) if requested else principal.max_scope
+        rotated = attrs.evolve(session, refresh_id=fresh)
+        return self._pair(principal, rotated, scope, now)
+
+    async def end(self, token: object, *, now: datetime) -> bool:
+        """End the session of a valid access token (logout); whether it was live."""
+        claims = self._decode(token, "access", now)
+        return await self.store.end_session(claims.session_id, now)

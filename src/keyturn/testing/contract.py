@@ -36,6 +36,7 @@ from keyturn.records import (
     NotificationKind,
     PendingCode,
     SecurityKey,
+    Session,
 )
 from keyturn.scope import Scope
 from keyturn.validation import ip_whitelist
@@ -119,7 +120,7 @@ def creation(key: ApiKey, *notes: Notification) -> Change:
         at=key.created_at,
     )
     return Change(
-        key=attrs.evolve(key, version=1), expected_version=0, history=entry, notifications=notes
+        key=attrs.evolve(key, version=1), expected_version=0, history=(entry,), notifications=notes
     )
 
 
@@ -136,7 +137,7 @@ def step(key: ApiKey, dest: State, at: datetime, *notes: Notification, **updates
         actor=key.owner,
         at=at,
     )
-    return Change(key=new, expected_version=key.version, history=entry, notifications=notes)
+    return Change(key=new, expected_version=key.version, history=(entry,), notifications=notes)
 
 
 class KeyStoreContract:
@@ -213,7 +214,7 @@ class KeyStoreContract:
         assert [h.version for h in history] == [1, 2, 3]
         assert history[0].key_id == key.id
         assert history[0].from_state is None
-        assert history[2] == c2.history
+        assert (history[2],) == c2.history
 
     def test_quota_counts_live_keys_only(self, store: KeyStore) -> None:
         """Insert refuses a key beyond the owner's quota of live keys; removed keys do not count."""
@@ -338,3 +339,104 @@ class KeyStoreContract:
         assert [k.owner for k in store.list_security_keys()] == ["carol"]
         store.save_security_key(new_security_key("alice"))
         assert store.get_security_key("alice") is not None
+
+    # --- several steps in one change, the access log, sessions ---------------------------
+
+    def test_a_change_of_several_steps_writes_every_entry_or_none(self, store: KeyStore) -> None:
+        """A change of chained steps writes all its history entries, or, if stale, none."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        first = step(key, State.SECRET_ACKNOWLEDGED, T0 + timedelta(seconds=1))
+        second = step(first.key, State.ACTIVE, T0 + timedelta(seconds=2))
+        both = attrs.evolve(
+            second, expected_version=key.version, history=first.history + second.history
+        )
+        store.apply(both)
+        assert [h.version for h in store.history(key.id)] == [1, 2, 3]
+        stale = attrs.evolve(both, key=attrs.evolve(both.key, version=5))
+        with pytest.raises(ConcurrentUpdate):
+            store.apply(stale)
+        assert [h.version for h in store.history(key.id)] == [1, 2, 3]
+
+    def test_access_log_pages_the_owners_history_newest_first(self, store: KeyStore) -> None:
+        """The access log: every key of the owner (removed too), newest first, paged, filtered."""
+        a = store.insert(creation(new_key()), max_live_per_owner=8)
+        b = store.insert(creation(new_key()), max_live_per_owner=8)
+        store.insert(creation(new_key(owner="bob")), max_live_per_owner=8)
+        gone = step(a, State.REMOVED, T0 + timedelta(seconds=3))
+        store.apply(
+            attrs.evolve(gone, history=(attrs.evolve(gone.history[0], event="removed_api_key"),))
+        )
+        renamed = step(b, State.CREATED, T0 + timedelta(seconds=2))
+        store.apply(renamed)
+        log = store.access_log("alice", limit=10)
+        assert [(e.entry.key_id, e.entry.version) for e in log] == [
+            (a.id, 2),
+            (b.id, 2),
+            (b.id, 1),
+            (a.id, 1),
+        ]
+        assert [e.client_id for e in log] == [a.client_id, b.client_id, b.client_id, a.client_id]
+        assert [
+            (e.entry.key_id, e.entry.version) for e in store.access_log("alice", offset=1, limit=2)
+        ] == [(b.id, 2), (b.id, 1)]
+        only = store.access_log("alice", events={"removed_api_key", "new_api_key"}, limit=10)
+        assert [e.entry.event for e in only] == ["removed_api_key", "new_api_key", "new_api_key"]
+        assert store.access_log("nobody") == []
+
+    def test_a_session_is_read_with_its_key_and_ends(self, store: KeyStore) -> None:
+        """A started session loads with its key in one read; ending it is seen by the next load."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        session = new_session(key.id)
+        store.start_session(session, max_per_key=16, now=T0)
+        assert store.load_session(session.id) == (key, session)
+        assert store.load_session("missing") is None
+        assert store.end_session(session.id, T0 + timedelta(seconds=5))
+        assert not store.end_session(session.id, T0 + timedelta(seconds=6))
+        loaded = store.load_session(session.id)
+        assert loaded is not None
+        assert loaded[1].ended_at == T0 + timedelta(seconds=5)
+
+    def test_rotating_a_refresh_id_is_a_compare_and_swap(self, store: KeyStore) -> None:
+        """Only the live refresh id rotates, once; a stale id or an ended session changes none."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        session = new_session(key.id)
+        store.start_session(session, max_per_key=16, now=T0)
+        assert store.rotate_session(session.id, expected=session.refresh_id, new="r2")
+        assert not store.rotate_session(session.id, expected=session.refresh_id, new="r3")
+        loaded = store.load_session(session.id)
+        assert loaded is not None
+        assert loaded[1].refresh_id == "r2"
+        store.end_session(session.id, T0)
+        assert not store.rotate_session(session.id, expected="r2", new="r4")
+
+    def test_starting_a_session_forgets_dead_ones_and_caps_live_ones(self, store: KeyStore) -> None:
+        """A new session drops the key's dead sessions and its oldest live ones beyond the cap."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        other = store.insert(creation(new_key()), max_live_per_owner=8)
+        ended = new_session(key.id, at=T0)
+        store.start_session(ended, max_per_key=3, now=T0)
+        store.end_session(ended.id, T0)
+        expired = attrs.evolve(new_session(key.id, at=T0), expires_at=T0 + timedelta(seconds=1))
+        store.start_session(expired, max_per_key=3, now=T0)
+        theirs = new_session(other.id, at=T0)
+        store.start_session(theirs, max_per_key=3, now=T0)
+        later = [new_session(key.id, at=T0 + timedelta(seconds=10 + i)) for i in range(4)]
+        for s in later:
+            store.start_session(s, max_per_key=3, now=T0 + timedelta(seconds=10))
+        assert store.load_session(ended.id) is None
+        assert store.load_session(expired.id) is None
+        assert store.load_session(later[0].id) is None
+        assert all(store.load_session(s.id) is not None for s in later[1:])
+        assert store.load_session(theirs.id) is not None
+
+
+def new_session(key_id: int, at: datetime = T0) -> Session:
+    """An unsaved session of key ``key_id`` started at ``at``, good for a day."""
+    return Session(
+        id=new_token(),
+        key_id=key_id,
+        generation=0,
+        refresh_id=new_token(),
+        created_at=at,
+        expires_at=at + timedelta(days=1),
+    )
