@@ -6,29 +6,27 @@ Every result is validated against Deribit's official OpenAPI schema, kept in ``t
 from __future__ import annotations
 
 import base64
-import contextlib
-import copy
 import functools
 import json
-import socket
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
-import jsonschema
 import pytest
-import uvicorn
 
-from keyturn import Policy, State, wiring
-from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
+from apitools import (
+    assert_valid,
+    call,
+    login,
+    portal_key,
+    serving,
+    ws_ask,
+)
+from keyturn import State, wiring
 from keyturn.adapters.totp import TotpVerifier
-from keyturn.sealing import SecretBox
-from keyturn.testing import RecordingNotifier, key_in_state
+from keyturn.testing import key_in_state
 from keyturn.testing.signing import (
     ed25519_key,
     now_ms,
@@ -40,70 +38,9 @@ from keyturn.testing.signing import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from keyturn import KeyService, SecurityKeyEnrollment
-
-SCHEMA_FILE = Path(__file__).parent / "data/deribit/deribit_api_v2_api_keys.json"
-MASTER = bytes(range(32))
-
-
-def _schema_doc() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(SCHEMA_FILE.read_text())
-    # The official file types access_log.data as "object or string", which is not a JSON Schema
-    # type; read it as what it says.
-    doc["components"]["schemas"]["access_log"]["properties"]["data"]["type"] = ["object", "string"]
-    return doc
-
-
-DOC = _schema_doc()
-
-
-def assert_valid(response: dict[str, Any], name: str) -> None:
-    """``response`` validates against the official schema's ``#/responses/<name>``."""
-    root = copy.deepcopy(DOC)
-    root["$ref"] = f"#/responses/{name}"
-    jsonschema.validate(response, root)
-
-
-@contextlib.contextmanager
-def serving(path: Path, policy: Policy = wiring.API_POLICY) -> Iterator[tuple[KeyService, str]]:
-    """The API (async service) on a SQLite file and a free port; a sync service on the file.
-
-    The sync service plays the portal: it makes and activates keys the API then manages, and
-    enrolls security keys.
-    """
-    store = SQLiteKeyStore(path / "keys.db", synchronous="OFF")
-    box, notifier = SecretBox.generate(), RecordingNotifier()
-    service = wiring.build_service(
-        store=store, notifier=notifier, master_key=MASTER, policy=policy, secret_box=box
-    )
-    served = wiring.build_async_service(
-        store=AsyncStore(store),
-        notifier=AsyncNotifierAdapter(notifier),
-        master_key=MASTER,
-        policy=policy,
-        secret_box=box,
-    )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            wiring.build_api(served, MASTER), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    try:
-        yield service, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        store.close()
 
 
 @pytest.fixture(name="world")
@@ -111,43 +48,6 @@ def _world(tmp_path: Path) -> Iterator[tuple[KeyService, str]]:
     """The API served on loopback over a SQLite file, with the portal's sync service."""
     with serving(tmp_path) as world:
         yield world
-
-
-def portal_key(
-    service: KeyService, scope: str = "account:read_write trade:read"
-) -> tuple[str, str]:
-    """A key made and activated in the portal; its client id and secret."""
-    issued = key_in_state(service, State.ACTIVE, owner="acct1", name="portal", max_scope=scope)
-    assert issued.client_secret is not None
-    return issued.key.client_id, issued.client_secret
-
-
-def call(
-    url: str, method: str, params: dict[str, Any] | None = None, *, token: str = "", rid: int = 1
-) -> dict[str, Any]:
-    """POST a JSON-RPC request to /api/v2/<method> and return the decoded answer."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}}
-    answer: dict[str, Any] = httpx.post(f"{url}/api/v2/{method}", json=body, headers=headers).json()
-    return answer
-
-
-def login(url: str, client_id: str, secret: str, scope: str | None = None) -> str:
-    """An access token from public/auth with client credentials."""
-    params = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    if scope:
-        params["scope"] = scope
-    answer = call(url, "public/auth", params)
-    assert_valid(answer, "public_auth_response")
-    token: str = answer["result"]["access_token"]
-    return token
-
-
-def ws_ask(ws: Any, method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
-    """Send one JSON-RPC request on a WebSocket and return the decoded answer."""
-    ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
-    answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
-    return answer
 
 
 class TestAuth:

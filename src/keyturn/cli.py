@@ -357,6 +357,7 @@ def _cmd_serve(app: _App) -> None:
         msg = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
         raise StoreError(msg) from None
     from keyturn.adapters.to_async import AsyncNotifierAdapter  # noqa: PLC0415
+    from keyturn.api import server  # noqa: PLC0415
 
     args = app.args
     master_key = wiring.server_key(args.db)
@@ -373,7 +374,12 @@ def _cmd_serve(app: _App) -> None:
             secret_box=secret_box,
         )
         api = wiring.build_api(service, master_key)
-        config = uvicorn.Config(api, host=args.host, port=args.port, log_level="warning")
+        config = server.config(
+            api,
+            host=args.host,
+            port=args.port,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
         print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
         try:
             await uvicorn.Server(config).serve()
@@ -576,6 +582,12 @@ def _parser() -> argparse.ArgumentParser:
     sv = add("serve", "serve the Deribit-compatible JSON-RPC API over HTTP (extra: server)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="believe X-Forwarded-For only from these proxy addresses (comma-separated, or *); "
+        "by default no forwarded header is believed",
+    )
     sv.set_defaults(run=_cmd_serve)
     rk = add("rotate-server-key", "seal client secrets under a new key; --finish retires old")
     rk.add_argument(

@@ -13,6 +13,7 @@ framework: run it with any ASGI server (``keyturn serve`` uses uvicorn).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import TYPE_CHECKING, Any, Final
@@ -58,9 +59,10 @@ def _access_token(request: object, answer: dict[str, Any]) -> str | None:
 
 @attrs.define
 class Api:
-    """The ASGI callable."""
+    """The ASGI callable. ``body_timeout``: seconds a request body may take to arrive."""
 
     rpc: Rpc
+    body_timeout: float = 10.0
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Serve one connection."""
@@ -159,14 +161,19 @@ class Api:
         return request, text
 
     async def _body(self, receive: Receive) -> bytes:
+        """The request body: at most MAX_BODY bytes, all of it within ``body_timeout``."""
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise RpcError(errors.INVALID_REQUEST, {"reason": "body too large"})
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while True:
+                    message = await receive()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > MAX_BODY:
+                        raise RpcError(errors.INVALID_REQUEST, {"reason": "body too large"})
+                    chunks.append(chunk)
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            raise RpcError(errors.INVALID_REQUEST, {"reason": "body too slow"}) from None
         return b"".join(chunks)
