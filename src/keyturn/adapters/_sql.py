@@ -265,11 +265,16 @@ class SqlPrograms:
         return codec.key_from_json(row[0]) if row else None
 
     def p_get_by_client_id(self, client_id: str) -> Program[ApiKey | None]:
-        """The key with this client id, or ``None``."""
+        """The key with this client id, or ``None``.
+
+        A miss decodes a decoy record of a key's size, so that it costs what a hit costs: the
+        time of an authentication does not tell whether a client id exists.
+        """
         row = yield self._q(
             "SELECT data FROM keyturn_keys WHERE client_id = ?", (client_id,), "one"
         )
-        return codec.key_from_json(row[0]) if row else None
+        key = codec.key_from_json(row[0] if row else codec.DECOY_KEY)
+        return key if row else None
 
     def p_list_keys(self, owner: str | None) -> Program[list[ApiKey]]:
         """Keys of ``owner`` (or all), by id."""
@@ -332,14 +337,18 @@ class SqlPrograms:
     def p_access_log(
         self, owner: str, events: Collection[str] | None, offset: int, limit: int
     ) -> Program[list[KeyEvent]]:
-        """The owner's history entries (of ``events``), newest first, one page."""
-        columns = ", ".join(f"h.{c}" for c in _HISTORY_COLUMNS.split(", "))
+        """The owner's history entries (of ``events``), newest first, one page.
+
+        The page is chosen on the history's ``(owner, at, key_id, version)`` index alone, read
+        backwards, and only its rows are joined to their keys' client ids.
+        """
         chosen = sorted(events) if events is not None else []
-        where = f" AND h.event IN ({', '.join('?' * len(chosen))})" if events is not None else ""
+        where = f" AND event IN ({', '.join('?' * len(chosen))})" if events is not None else ""
         rows = yield self._q(
-            f"SELECT {columns}, k.client_id FROM keyturn_history h "  # noqa: S608 (constants only)
-            f"JOIN keyturn_keys k ON k.id = h.key_id WHERE h.owner = ?{where} "
-            "ORDER BY h.at DESC, h.key_id DESC, h.version DESC LIMIT ? OFFSET ?",
+            f"SELECT h.*, k.client_id FROM (SELECT {_HISTORY_COLUMNS} FROM keyturn_history "  # noqa: S608 (constants only)
+            f"WHERE owner = ?{where} ORDER BY at DESC, key_id DESC, version DESC "
+            "LIMIT ? OFFSET ?) h JOIN keyturn_keys k ON k.id = h.key_id "
+            "ORDER BY h.at DESC, h.key_id DESC, h.version DESC",
             (owner, *chosen, limit, offset),
             "all",
         )
@@ -593,6 +602,11 @@ class SqlKeyStore(SqlPrograms, abc.ABC):
     def _drive(self, program: Program[T], tx: Tx = READ) -> T:
         with self._unique(tx), self._write() if tx.write else self._read() as cur:
             return effects.drive(program, functools.partial(run_on, cur))
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (after a bulk load; PostgreSQL's autovacuum does it)."""
+        with self._write() as cur:
+            cur.execute("ANALYZE")
 
     def migrate(self) -> int:
         """Bring the schema up to date; return its version. Safe to run from many processes."""

@@ -275,3 +275,25 @@ def session_from_row(row: tuple[Any, ...]) -> Session:
         expires_at=from_us(expires_at),
         ended_at=from_us(ended_at) if ended_at is not None else None,
     )
+
+
+#: A stored key of typical size, decoded where no key was found, so that a miss costs what a hit
+#: does (see ``get_by_client_id``). It holds no secret: its digests and sealed text are filler.
+DECOY_KEY: Final = key_to_json(
+    ApiKey(
+        id=0,
+        owner="decoy@example.invalid",
+        client_id="decoy000",
+        name="decoy_key",
+        max_scope=Scope.parse("account:read_write trade:read_write wallet:read"),
+        ip_whitelist=(ipaddress.ip_network("192.0.2.0/24"),),
+        enabled_features=(),
+        state=State.ACTIVE,
+        version=3,
+        created_at=EPOCH,
+        updated_at=EPOCH,
+        fingerprint="sha256:" + "0" * 16,
+        secret_digest="0" * 64,
+        sealed_secret="k1:" + "A" * 120,
+    )
+)
