@@ -100,21 +100,25 @@ class Authenticator:
         self,
         key: ApiKey | None,
         client_id: str,
-        ip: validation.IpAddress,
+        ip: validation.IpAddress | None,
     ) -> Principal:
-        """The principal of a key whose credentials matched, if it may authenticate now."""
+        """The principal of a key whose credentials matched, if it may authenticate now.
+
+        An unknown peer address (``None``) passes only a key without an IP whitelist.
+        """
         if key is None:
             self._refuse(client_id, "invalid_credentials", ip)
         if not key.enabled:
             self._refuse(client_id, "key_not_active", ip)
-        if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
+        if key.ip_whitelist and (ip is None or not any(ip in net for net in key.ip_whitelist)):
             self._refuse(client_id, "ip_not_allowed", ip)
         return Principal(
             key_id=key.id, owner=key.owner, client_id=key.client_id, max_scope=key.max_scope
         )
 
-    def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress) -> NoReturn:
+    def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress | None) -> NoReturn:
+        shown = "unknown" if ip is None else str(ip)
         self.logger.info(
-            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=str(ip)
+            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=shown
         )
         raise AuthenticationFailed(reason)
