@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     from keyturn.portal.web import Ctx
     from keyturn.ports import AsyncNotifier, Clock
 
+#: An ASCII address (internationalised ones are out of the reference sign-in's scope).
 EMAIL: Final = re.compile(
-    r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,63}(\.[^@\s\x00-\x1f\x7f.]{1,63})+"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,63}",
+    re.ASCII,
 )
 ACTION: Final = "sign_in"
 
