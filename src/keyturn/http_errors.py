@@ -10,8 +10,9 @@ The statuses: 422 for bad input, 404 for a key that is not (or not the caller's)
 request the key's state or a concurrent change refuses, 403 for a code or confirmation the
 request still needs or got wrong (RFC 9110: "the client MAY repeat the request with new or
 different credentials"), 429 for a code asked for too soon, 423 for a lock only an operator
-lifts, 401 for refused API credentials and 503 when the store cannot be used. Nothing here
-holds a secret or a code: errors never carry one.
+lifts, 401 for refused API credentials and 503 when the store cannot be used. This module
+describes errors already raised and decides nothing; nothing here holds a secret or a code
+(errors never carry one).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 ``account_of``: a function (sync or async) naming the signed-in account of a request, or
 ``None``; the host's own login guards it. Without ``account_of`` it brings its reference
 sign-in (an email address and a code sent to it). :func:`build_site` puts the Deribit API and
-the portal on one ASGI application.
+the portal on one ASGI application. This module only wires: it answers no request itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from keyturn import Action, InvalidInput, Policy
 from keyturn.adapters.codes import HmacCodeVerifier
-from keyturn.portal import keys, signin
+from keyturn.portal import activation, keys, signin
 from keyturn.portal.session import Sessions
 from keyturn.portal.signin import SignInCodes
 from keyturn.portal.web import Portal
@@ -86,13 +86,13 @@ def build_portal(
         Route("/", page(keys.list_page)),
         Route("/new", page(keys.new_page)),
         Route("/new", page(keys.create), methods=post),
-        Route("/keys/{key_id:int}/saved", page(keys.saved), methods=post),
-        Route("/keys/{key_id:int}/activate", page(keys.activate_page)),
-        Route("/keys/{key_id:int}/activate", page(keys.activate), methods=post),
-        Route("/keys/{key_id:int}/verify", page(keys.verify_page)),
-        Route("/keys/{key_id:int}/verify", page(keys.verify), methods=post),
-        Route("/keys/{key_id:int}/resend", page(keys.resend), methods=post),
-        Route("/keys/{key_id:int}/cancel", page(keys.cancel), methods=post),
+        Route("/keys/{key_id:int}/saved", page(activation.saved), methods=post),
+        Route("/keys/{key_id:int}/activate", page(activation.activate_page)),
+        Route("/keys/{key_id:int}/activate", page(activation.activate), methods=post),
+        Route("/keys/{key_id:int}/verify", page(activation.verify_page)),
+        Route("/keys/{key_id:int}/verify", page(activation.verify), methods=post),
+        Route("/keys/{key_id:int}/resend", page(activation.resend), methods=post),
+        Route("/keys/{key_id:int}/cancel", page(activation.cancel), methods=post),
         Route("/keys/{key_id:int}/disable", page(keys.disable_page)),
         Route("/keys/{key_id:int}/disable", page(keys.disable), methods=post),
         Route("/keys/{key_id:int}/edit", page(keys.edit_page)),

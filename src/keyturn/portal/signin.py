@@ -26,7 +26,6 @@ from keyturn import (
     NotificationKind,
     SendLimitReached,
 )
-from keyturn.portal.session import CSRF_FIELD
 from keyturn.views import seconds_until
 
 if TYPE_CHECKING:
@@ -236,5 +235,4 @@ async def signin_restart(ctx: Ctx) -> Response:
 async def signout(ctx: Ctx) -> Response:
     """Forget the browser's session."""
     ctx.session.clear()
-    ctx.session.set(CSRF_FIELD, ctx.session.csrf_token)
     return ctx.redirect("/signin" if ctx.portal.sign_in is not None else "/")

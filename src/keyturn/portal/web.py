@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from keyturn import ApiKey
     from keyturn.aio import AsyncKeyService
     from keyturn.http_errors import HttpError
     from keyturn.portal.mailbox import DevMailbox
@@ -164,6 +165,19 @@ class Ctx:
             msg = "no account is signed in"
             raise RuntimeError(msg)
         return self.account
+
+    @property
+    def key_id(self) -> int:
+        """The key the request's path names."""
+        return int(self.request.path_params["key_id"])
+
+    async def key(self) -> ApiKey:
+        """The key the request's path names, if it is the account's (else KeyNotFound)."""
+        return await self.service.get(self.key_id, owner=self.owner)
+
+    def view(self, key: ApiKey) -> dict[str, Any]:
+        """``key`` as the templates see it."""
+        return key_view(key, now=self.now, policy=self.service.policy)
 
     def url(self, path: str = "/") -> str:
         """``path`` under the portal's mount point."""
