@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from email import message_from_bytes
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -27,7 +28,8 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from keyturn import Action, ApiKey, Policy, State
-from keyturn.adapters.to_async import AsyncStore
+from keyturn.adapters.smtp import SmtpNotifier
+from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal
 from keyturn.testing import InMemoryKeyStore, ManualClock
 from keyturn.wiring import build_async_service
@@ -682,3 +684,61 @@ def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "/portal/dev/mailbox" in err
+
+
+class _Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        body = message_from_bytes(envelope.content).get_payload(decode=True)
+        self.messages.append((list(envelope.rcpt_tos), bytes(body).decode()))
+        return "250 OK"
+
+    def last_code(self) -> str:
+        found = re.search(r"Your verification code is: (\d{6})", self.messages[-1][1])
+        assert found is not None
+        return found.group(1)
+
+
+def test_with_smtp_the_codes_arrive_by_email(clock: ManualClock) -> None:
+    """With an SMTP notifier, the sign-in and confirmation codes reach the address as email."""
+    from aiosmtpd.controller import Controller  # noqa: PLC0415
+
+    inbox = _Inbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpNotifier(host="127.0.0.1", port=port, security="none", sender="keys@x.example")
+        service = build_async_service(
+            store=AsyncStore(InMemoryKeyStore(), threaded=False),
+            notifier=AsyncNotifierAdapter(smtp),
+            master_key=b"m" * 32,
+            clock=clock,
+            policy=PORTAL_POLICY,
+        )
+        with TestClient(build_portal(service=service, secret_key=SECRET_KEY)) as client:
+            person = Person(client, DevMailbox())
+            person.post("/signin", email=EMAIL)
+            assert inbox.messages[-1][0] == [EMAIL]
+            person.post("/signin/code", code=inbox.last_code())
+            assert person.page.url.path == "/"
+            person.get("/new")
+            person.post("/new", **KEY_FORM)
+            assert "Confirm the new API key" in person.page.text
+            assert inbox.messages[-1][0] == [EMAIL]
+            person.post(
+                "/new",
+                **KEY_FORM,
+                challenge_id=person.hidden("challenge_id"),
+                code=inbox.last_code(),
+            )
+            assert "Activate API Key" in person.page.text
+            assert client.get("/dev/mailbox").status_code == 404
+    finally:
+        controller.stop()
