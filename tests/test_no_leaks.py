@@ -123,8 +123,8 @@ def test_full_lifecycle_leaks_nothing(  # noqa: PLR0915 (one long scripted lifec
 
 
 def test_console_rendering_leaks_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    """With structlog's default console renderer, a lifecycle prints no secret or code."""
-    structlog.reset_defaults()
+    """With structlog configured to print to the console, a lifecycle prints no secret or code."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory())
     recorder = RecordingNotifier()
     service = make_service(notifier=recorder, verifier=HmacCodeVerifier.generate(length=8))
     issued = service.create(owner="alice", name="k1", max_scope="account:read")

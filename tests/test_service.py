@@ -274,6 +274,22 @@ class TestSecretsAndAuthentication:
             service.authenticate(issued.key.client_id, issued.client_secret, source_ip="10.2.0.1")
         assert info.value.reason == "ip_not_allowed"
 
+    @pytest.mark.parametrize("peer", ["testclient", None, "/run/app.sock", "1.2.3"])
+    def test_peer_without_an_address_passes_only_keys_without_a_whitelist(
+        self, service: KeyService, peer: str | None
+    ) -> None:
+        """A peer that is no IP address (a test client, a Unix socket) cannot match a whitelist."""
+        issued = key_in_state(service, State.ACTIVE)
+        principal = service.authenticate(issued.key.client_id, issued.client_secret, source_ip=peer)
+        assert principal.key_id == issued.key.id
+        service.edit(issued.key.id, owner="alice", ip_whitelist="0.0.0.0/0 ::/0")
+        service.enable(issued.key.id, owner="alice")
+        service.verify_code(issued.key.id, service.notifier.last_code(), owner="alice")  # type: ignore[attr-defined]
+        with pytest.raises(AuthenticationFailed) as info:
+            service.authenticate(issued.key.client_id, issued.client_secret, source_ip=peer)
+        assert info.value.reason == "ip_not_allowed"
+        service.authenticate(issued.key.client_id, issued.client_secret, source_ip="10.0.0.1")
+
     def test_reset_secret_replaces_it_at_once(self, service: KeyService) -> None:
         """After a reset the old secret fails and the new one, handed out once, works."""
         issued = key_in_state(service, State.ACTIVE)

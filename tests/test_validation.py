@@ -97,8 +97,8 @@ def test_bad_edit_leaves_key_unchanged(service: KeyService, field: str, value: A
         ("", "s", "1.2.3.4", "client_id"),
         ("c", "s" * 257, "1.2.3.4", "client_secret"),
         ("c", 5, "1.2.3.4", "client_secret"),
-        ("c", "s", "1.2.3", "source_ip"),
-        ("c", "s", None, "source_ip"),
+        ("c", "s", 1234, "source_ip"),
+        ("c", "s", "h" * 256, "source_ip"),
     ],
 )
 def test_bad_credentials_input(

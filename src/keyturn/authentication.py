@@ -33,7 +33,9 @@ _DUMMY_DIGEST: Final = "0" * 64
 _DUMMY_SECRET: Final = "0" * 43
 
 
-def refusal(key: ApiKey, ip: validation.IpAddress, generation: int | None = None) -> str | None:
+def refusal(
+    key: ApiKey, ip: validation.IpAddress | None, generation: int | None = None
+) -> str | None:
     """Why ``key`` may not authenticate a request from ``ip`` now, or ``None`` if it may.
 
     The one rule every credential obeys (secret, signature, token, WebSocket session): only an
@@ -43,7 +45,7 @@ def refusal(key: ApiKey, ip: validation.IpAddress, generation: int | None = None
     """
     if not key.enabled:
         return "key_not_active"
-    if key.ip_whitelist and not any(ip in net for net in key.ip_whitelist):
+    if key.ip_whitelist and (ip is None or not any(ip in net for net in key.ip_whitelist)):
         return "ip_not_allowed"
     if generation is not None and generation != key.generation:
         return "credential_revoked"
@@ -130,17 +132,21 @@ class Authenticator:
         self,
         key: ApiKey | None,
         client_id: str,
-        ip: validation.IpAddress,
+        ip: validation.IpAddress | None,
     ) -> Principal:
-        """The principal of a key whose credentials matched, if it may authenticate now."""
+        """The principal of a key whose credentials matched, if it may authenticate now.
+
+        An unknown peer address (``None``) passes only a key without an IP whitelist.
+        """
         if key is None:
             self._refuse(client_id, "invalid_credentials", ip)
         if (reason := refusal(key, ip)) is not None:
             self._refuse(client_id, reason, ip)
         return principal_of(key)
 
-    def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress) -> NoReturn:
+    def _refuse(self, client_id: str, reason: str, ip: validation.IpAddress | None) -> NoReturn:
+        shown = "unknown" if ip is None else str(ip)
         self.logger.info(
-            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=str(ip)
+            "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=shown
         )
         raise AuthenticationFailed(reason)

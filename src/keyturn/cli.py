@@ -351,8 +351,15 @@ def _cmd_diagram(app: _App) -> None:
 
 
 def _cmd_serve(app: _App) -> None:
+    """The Deribit API at /api and /ws, and the portal at /portal, on one store.
+
+    ``--dev`` runs on ``--db`` or the SQLite default (never ``$KEYTURN_DB``) and keeps what the
+    notifier sends in a mailbox the portal shows at ``/portal/dev/mailbox``.
+    """
     try:
         import uvicorn  # noqa: PLC0415
+
+        from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal, build_site  # noqa: PLC0415
     except ImportError:
         msg = "keyturn serve needs the server extra: pip install 'keyturn[server]'"
         raise StoreError(msg) from None
@@ -360,27 +367,42 @@ def _cmd_serve(app: _App) -> None:
     from keyturn.api import server  # noqa: PLC0415
 
     args = app.args
-    master_key = wiring.server_key(args.db)
-    secret_box = seal_keys.secret_box(wiring.database(args.db))
-    notifier = AsyncNotifierAdapter(_notifier(args))
+    db = (args.db or wiring.DEFAULT_DB) if args.dev else args.db
+    master_key = wiring.server_key(db)
+    secret_box = seal_keys.secret_box(wiring.database(db))
+    mailbox = DevMailbox(forward=AsyncNotifierAdapter(_notifier(args))) if args.dev else None
+    notifier = mailbox if mailbox is not None else AsyncNotifierAdapter(_notifier(args))
 
     async def serve() -> None:
-        store = await wiring.open_async_store(args.db)
-        service = wiring.build_async_service(
-            store=store,
-            notifier=notifier,
-            master_key=master_key,
-            policy=wiring.API_POLICY,
-            secret_box=secret_box,
+        store = await wiring.open_async_store(db)
+        api_service, portal_service = (
+            wiring.build_async_service(
+                store=store,
+                notifier=notifier,
+                master_key=master_key,
+                policy=policy,
+                secret_box=secret_box,
+            )
+            for policy in (wiring.API_POLICY, PORTAL_POLICY)
         )
-        api = wiring.build_api(service, master_key)
+        portal = build_portal(
+            service=portal_service, secret_key=wiring.derive(master_key, "portal"), mailbox=mailbox
+        )
+        site = build_site(api=wiring.build_api(api_service, master_key), portal=portal)
         config = server.config(
-            api,
+            site,
             host=args.host,
             port=args.port,
             forwarded_allow_ips=args.forwarded_allow_ips,
         )
-        print(f"serving the API on http://{args.host}:{args.port}/api/v2", file=sys.stderr)
+        where = f"http://{args.host}:{args.port}"
+        print(
+            f"serving the API on {where}/api/v2 and the portal on {where}/portal/", file=sys.stderr
+        )
+        if mailbox is not None:
+            print(
+                f"development mode: the mailbox is at {where}/portal/dev/mailbox", file=sys.stderr
+            )
         try:
             await uvicorn.Server(config).serve()
         finally:
@@ -579,7 +601,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="write to this file")
     d.add_argument("--update", metavar="DIR", help="regenerate every committed diagram in DIR")
     d.set_defaults(run=_cmd_diagram)
-    sv = add("serve", "serve the Deribit-compatible JSON-RPC API over HTTP (extra: server)")
+    sv = add("serve", "serve the Deribit-compatible API and the portal over HTTP (extra: server)")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument(

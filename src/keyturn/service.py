@@ -264,7 +264,10 @@ class KeyService:
         """Check credentials: only an ``active`` key, the right secret, a whitelisted address.
 
         Reads the store on every call (no cache), so a key disabled a moment ago fails now.
-        Raises :class:`~keyturn.errors.AuthenticationFailed` with one message whatever failed.
+        ``source_ip`` is the peer your server reports; ``None`` or a name that is no address
+        (a Unix socket, Starlette's ``"testclient"``) is an unknown address, which only a key
+        without an IP whitelist accepts. Raises :class:`~keyturn.errors.AuthenticationFailed`
+        with one message whatever failed.
         """
         auth = self._ops.authenticator
         return self._run(auth.authenticate(client_id, secret, source_ip=source_ip))

@@ -149,14 +149,24 @@ def public_key(value: object) -> tuple[str, str] | None:
     return pem, hashlib.md5(der, usedforsecurity=False).hexdigest()
 
 
-def source_ip(value: object) -> IpAddress:
-    """The address a request came from."""
-    if not isinstance(value, str) or len(value) > 45:  # noqa: PLR2004 (longest IPv6 text)
-        raise InvalidInput("source_ip", "must be an IP address string")
+MAX_PEER_LENGTH: Final = 255
+
+
+def source_ip(value: object) -> IpAddress | None:
+    """The address a request came from, or ``None`` for a peer whose address is unknown.
+
+    What an ASGI or WSGI server reports as the peer: an IP address, ``None`` (a Unix socket),
+    or a name that is no address (Starlette's test client says ``"testclient"``). A peer that is
+    not an address can match no IP whitelist, so only keys without one accept it.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_PEER_LENGTH:
+        raise InvalidInput("source_ip", f"must be an address string of at most {MAX_PEER_LENGTH}")
     try:
         return ipaddress.ip_address(value)
     except ValueError:
-        raise InvalidInput("source_ip", f"{value!r} is not an IP address") from None
+        return None
 
 
 def page(offset: object, limit: object, *, most: int) -> tuple[int, int]:

@@ -1,0 +1,231 @@
+"""The portal's request plumbing: who is signed in, the cookie, CSRF, and rendering a page.
+
+Every endpoint runs through :meth:`Portal.endpoint`: it loads the signed cookie, asks who the
+account is (the host application's ``account_of``, or the reference sign-in), refuses a POST
+whose CSRF token is wrong before anything else happens, turns any keyturn error the handler did
+not handle into a page with the status :func:`keyturn.http_errors.http_error` gives, and sends
+every answer with ``Cache-Control: no-store`` and a strict Content-Security-Policy (scripts and
+styles only from the portal's own files). No lifecycle rule lives here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import jinja2
+from starlette.datastructures import UploadFile
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from keyturn import KeyturnError
+from keyturn.http_errors import http_error, wait_text
+from keyturn.portal.session import CSRF_FIELD, Session, Sessions
+from keyturn.views import key_view
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from starlette.requests import Request
+
+    from keyturn import ApiKey
+    from keyturn.aio import AsyncKeyService
+    from keyturn.http_errors import HttpError
+    from keyturn.portal.mailbox import DevMailbox
+    from keyturn.portal.signin import SignInCodes
+
+    AccountOf = Callable[[Request], str | Awaitable[str | None] | None]
+    Handler = Callable[["Ctx"], Awaitable[Response]]
+
+HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+MAX_FIELDS: Final = 64
+
+
+def _when(value: str | datetime) -> str:
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def environment() -> jinja2.Environment:
+    """The templates, autoescaped, with the portal's filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["when"] = _when
+    env.filters["wait"] = wait_text
+    return env
+
+
+class ShowPage(Exception):  # noqa: N818 (not an error: a page to show instead of the answer)
+    """Raised by a step that must show a page (a code dialog) instead of going on."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("show a page")
+        self.response = response
+
+
+@attrs.define(kw_only=True)
+class Portal:
+    """The portal's settings and services; its endpoints are built from it."""
+
+    service: AsyncKeyService
+    sessions: Sessions
+    account_of: AccountOf | None = None
+    sign_in: SignInCodes | None = None
+    mailbox: DevMailbox | None = None
+    login_url: str | None = None
+    title: str = "API keys"
+    env: jinja2.Environment = attrs.field(factory=environment)
+
+    async def account(self, request: Request, session: Session) -> str | None:
+        """The signed-in account: the host's answer, or the reference sign-in's session."""
+        if self.account_of is None:
+            who = session.get("account")
+            return who if isinstance(who, str) else None
+        answer = self.account_of(request)
+        who = await answer if inspect.isawaitable(answer) else answer
+        if who is not None and session.get("who") != who:  # another account: forget the rest
+            token = session.csrf_token
+            session.clear()
+            session.set(CSRF_FIELD, token)
+            session.set("who", who)
+        return who if isinstance(who, str) and who else None
+
+    def endpoint(self, handler: Handler, *, public: bool = False) -> Callable[..., Any]:
+        """A Starlette endpoint running ``handler`` with the portal's checks around it."""
+
+        async def run(request: Request) -> Response:
+            session = self.sessions.load(request)
+            ctx = Ctx(portal=self, request=request, session=session)
+            ctx.account = await self.account(request, session)
+            response = await self._answer(ctx, handler, public=public)
+            self.sessions.save(request, response, session)
+            response.headers.update(HEADERS)
+            return response
+
+        return run
+
+    async def _answer(self, ctx: Ctx, handler: Handler, *, public: bool) -> Response:
+        if ctx.request.method == "POST":
+            form = await ctx.request.form(max_files=0, max_fields=MAX_FIELDS)
+            ctx.form = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+            if not ctx.session.csrf_ok(ctx.form.get(CSRF_FIELD)):
+                text = "This form expired or came from another site. Reload the page and try again."
+                return await ctx.page("message.html", status=403, heading="Not sent", text=text)
+        if ctx.account is None and not public:
+            return ctx.not_signed_in()
+        try:
+            return await handler(ctx)
+        except ShowPage as shown:
+            return shown.response
+        except KeyturnError as e:
+            problem = ctx.problem(e)
+            return await ctx.page(
+                "message.html", status=problem.status, heading="Not done", text=problem.message
+            )
+
+
+@attrs.define(kw_only=True)
+class Ctx:
+    """One request as a handler sees it."""
+
+    portal: Portal
+    request: Request
+    session: Session
+    account: str | None = None
+    form: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def service(self) -> AsyncKeyService:
+        """The service the portal runs on."""
+        return self.portal.service
+
+    @property
+    def now(self) -> datetime:
+        """The service's time (a test's manual clock, in tests)."""
+        return self.service.clock.now()
+
+    @property
+    def owner(self) -> str:
+        """The signed-in account (endpoints that are not public have one)."""
+        if self.account is None:
+            msg = "no account is signed in"
+            raise RuntimeError(msg)
+        return self.account
+
+    @property
+    def key_id(self) -> int:
+        """The key the request's path names."""
+        return int(self.request.path_params["key_id"])
+
+    async def key(self) -> ApiKey:
+        """The key the request's path names, if it is the account's (else KeyNotFound)."""
+        return await self.service.get(self.key_id, owner=self.owner)
+
+    def view(self, key: ApiKey) -> dict[str, Any]:
+        """``key`` as the templates see it."""
+        return key_view(key, now=self.now, policy=self.service.policy)
+
+    def url(self, path: str = "/") -> str:
+        """``path`` under the portal's mount point."""
+        return (self.request.scope.get("root_path") or "").rstrip("/") + path
+
+    def redirect(self, path: str = "/") -> Response:
+        """See the page at ``path`` (after a POST: 303)."""
+        return RedirectResponse(self.url(path), status_code=303)
+
+    def notice(self, kind: str, message: str, **extra: object) -> None:
+        """A message for the next page shown (a success pop-up, a warning)."""
+        self.session.set("notice", {"kind": kind, "message": message, **extra})
+
+    def problem(self, error: KeyturnError) -> HttpError:
+        """How to tell the person about ``error`` now."""
+        return http_error(error, now=self.now)
+
+    def not_signed_in(self) -> Response:
+        """Sign in first: the reference sign-in page, the host's login page, or 401."""
+        if self.portal.sign_in is not None:
+            return self.redirect("/signin")
+        if self.portal.login_url is not None:
+            return RedirectResponse(self.portal.login_url, status_code=303)
+        return HTMLResponse("Sign in first.", status_code=401)
+
+    async def keys(self) -> list[dict[str, Any]]:
+        """The account's live keys, as views."""
+        if self.account is None:
+            return []
+        keys = await self.service.list_keys(owner=self.account)
+        now, policy = self.now, self.service.policy
+        return [key_view(k, now=now, policy=policy) for k in keys]
+
+    async def page(self, template: str, *, status: int = 200, **values: Any) -> Response:  # noqa: ANN401
+        """``template`` rendered over the account's list of keys."""
+        notice = self.session.pop("notice") if template == "keys.html" else None
+        context = {
+            "root": self.url(""),
+            "title": self.portal.title,
+            "account": self.account,
+            "csrf": self.session.csrf_token,
+            "dev": self.portal.mailbox is not None,
+            "reference_sign_in": self.portal.sign_in is not None,
+            "confirms": {a.value for a in self.service.policy.confirm},
+            "keys": await self.keys(),
+            "notice": notice,
+            "error": None,
+            **values,
+        }
+        body = self.portal.env.get_template(template).render(context)
+        return HTMLResponse(body, status_code=status)
