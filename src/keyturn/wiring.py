@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from keyturn.adapters import key_files
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.errors import InvalidInput, StoreError
@@ -88,22 +89,17 @@ def server_key(db: str | None = None) -> bytes:
 
 
 def _key_file(target: str) -> bytes:
-    """The key in ``<target>.key``, created with fresh random bytes (mode 0600) if missing."""
+    """The key in ``<target>.key``, created with fresh random bytes (mode 0600) if missing.
+
+    Several processes may start on a new database at once: the file is published whole by one
+    of them (:func:`keyturn.adapters.key_files.create_once`) and every other reads that one.
+    """
     if "://" in target or target == ":memory:":
         msg = "set KEYTURN_SERVER_KEY (64 hex digits) for a database that is not a local file"
         raise StoreError(msg)
     path = Path(target + ".key")
     if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            msg = f"cannot create the server key file {path}: {e.strerror}"
-            raise StoreError(msg) from None
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES) + "\n")
+        key_files.create_once(path, secrets.token_hex(KEY_BYTES) + "\n", "server key file")
     try:
         key = _hex_key(path.read_text())
     except OSError:
