@@ -209,5 +209,5 @@ def test_reserved_names_are_the_ones_logging_refuses() -> None:
     for name in ("name", "module", "message", "lineno", "process"):
         assert name in RESERVED
         with pytest.raises(KeyError):
-            logger.makeRecord("n", logging.INFO, "p", 1, "m", None, None, extra={name: 1})
-    logger.makeRecord("n", logging.INFO, "p", 1, "m", None, None, extra={"key_name": 1})
+            logger.makeRecord("n", logging.INFO, "p", 1, "m", (), None, extra={name: 1})
+    logger.makeRecord("n", logging.INFO, "p", 1, "m", (), None, extra={"key_name": 1})
