@@ -604,7 +604,12 @@ def _exit_code(error: Exception) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
-    """The command is an application, so it (not the library) decides where events go."""
+    """The command is an application, so it (not the library) decides where events go.
+
+    psycopg's pool logs each failed connection attempt; the command reports the outcome itself
+    (one line), so those show only with ``-v``.
+    """
+    logging.getLogger("psycopg").setLevel(logging.WARNING if verbose else logging.CRITICAL)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.INFO if verbose else logging.WARNING

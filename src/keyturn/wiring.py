@@ -1,18 +1,18 @@
 """The one place where adapters are chosen and wired into a service.
 
 Everything else takes its ports as arguments. Configuration comes from arguments or the
-environment: ``KEYTURN_DB`` (a SQLite path, or a ``postgresql://`` URL when the ``postgres`` extra
-is installed) and ``KEYTURN_SERVER_KEY`` (64 hex digits: the server-side key under which secrets
-and codes are hashed). Without ``KEYTURN_SERVER_KEY`` a random key is created once in a file
-beside a SQLite database (``<db>.key``, mode 0600). Lose that key and no existing secret can be
-checked again: keep it, and keep it out of database backups.
+environment: ``KEYTURN_DB`` (a SQLite path, or a PostgreSQL conninfo, as a ``postgresql://`` URL
+or libpq keywords, when the ``postgres`` extra is installed) and ``KEYTURN_SERVER_KEY`` (64 hex
+digits: the server-side key under which secrets and codes are hashed). Without
+``KEYTURN_SERVER_KEY`` a random key is created once in a file beside a SQLite database
+(``<db>.key``, mode 0600). Lose that key and no existing secret can be checked again: keep it,
+and keep it out of database backups.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import os
 import secrets
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 from keyturn.adapters import key_files
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.adapters.conninfo import is_postgres
 from keyturn.errors import InvalidInput, StoreError
 from keyturn.hashing import SecretHasher
 from keyturn.policy import Policy
@@ -48,20 +49,10 @@ def database(db: str | None = None) -> str:
     return db or os.environ.get("KEYTURN_DB") or DEFAULT_DB
 
 
-def _is_postgres(target: str) -> bool:
-    """Whether ``target`` is a PostgreSQL URL; StoreError if it is but the extra is missing."""
-    if not target.startswith(("postgresql://", "postgres://")):
-        return False
-    if any(importlib.util.find_spec(m) is None for m in ("psycopg", "psycopg_pool")):
-        msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
-        raise StoreError(msg)
-    return True
-
-
 def open_store(db: str | None = None) -> KeyStore:
-    """Open the store ``db`` names: a PostgreSQL URL, or a SQLite file path."""
+    """Open the store ``db`` names: a PostgreSQL conninfo (URL or keywords), or a SQLite file."""
     target = database(db)
-    if _is_postgres(target):
+    if is_postgres(target):
         from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
 
         return PostgresKeyStore(target)
@@ -94,7 +85,7 @@ def _key_file(target: str) -> bytes:
     Several processes may start on a new database at once: the file is published whole by one
     of them (:func:`keyturn.adapters.key_files.create_once`) and every other reads that one.
     """
-    if "://" in target or target == ":memory:":
+    if target == ":memory:" or is_postgres(target):
         msg = "set KEYTURN_SERVER_KEY (64 hex digits) for a database that is not a local file"
         raise StoreError(msg)
     path = Path(target + ".key")
@@ -234,7 +225,7 @@ def build_async_service(
 async def open_async_store(db: str | None = None) -> AsyncKeyStore:
     """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
     target = database(db)
-    if _is_postgres(target):
+    if is_postgres(target):
         from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
 
         return await AsyncPostgresKeyStore.open(target)

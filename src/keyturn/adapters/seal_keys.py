@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from keyturn.adapters import key_files
+from keyturn.adapters.conninfo import is_postgres
 from keyturn.errors import InvalidInput, StoreError
 from keyturn.sealing import KEY_BYTES, SecretBox
 
@@ -46,7 +47,7 @@ def ring_from_env(text: str) -> SecretBox:
 
 def ring_path(database: str) -> Path | None:
     """The ring file beside a SQLite database, or ``None`` for a database that is not a file."""
-    if "://" in database or database == ":memory:":
+    if database == ":memory:" or is_postgres(database):
         return None
     return Path(database + ".seal")
 
