@@ -87,6 +87,7 @@ def _service(
                 notifier=AsyncNotifierAdapter(sync.notifier, threaded=False),
                 clock=sync.clock,
                 secret_hasher=sync.secret_hasher,
+                code_seal=sync.code_seal,
                 policy=sync.policy,
                 secret_box=sync.secret_box,
                 second_factor=sync.second_factor,

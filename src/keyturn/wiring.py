@@ -6,7 +6,8 @@ or libpq keywords, when the ``postgres`` extra is installed) and ``KEYTURN_SERVE
 digits: the server-side key under which secrets and codes are hashed). Without
 ``KEYTURN_SERVER_KEY`` a random key is created once in a file beside a SQLite database
 (``<db>.key``, mode 0600). Lose that key and no existing secret can be checked again: keep it,
-and keep it out of database backups.
+and keep it out of database backups. Every key keyturn uses is derived from it for one purpose
+(:func:`derive`): code hashes, secret hashes, tokens, and the seal of codes in the outbox.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import attrs
+
 from keyturn.adapters import key_files
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.conninfo import is_postgres
 from keyturn.errors import InvalidInput, StoreError
 from keyturn.hashing import SecretHasher
+from keyturn.outbox import CodeSeal
 from keyturn.policy import Policy
 from keyturn.service import KeyService
 
@@ -147,14 +151,26 @@ def derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, b"keyturn/" + purpose.encode(), hashlib.sha256).digest()
 
 
+@attrs.frozen
+class _Shared:
+    """What every service over one server key shares, so services and relays interoperate."""
+
+    verifier: HmacCodeVerifier
+    clock: Clock
+    secret_hasher: SecretHasher
+    code_seal: CodeSeal
+    policy: Policy
+
+
 def _shared(
     master_key: bytes, clock: Clock | None, policy: Policy | None, code_length: int
-) -> tuple[HmacCodeVerifier, Clock, SecretHasher, Policy]:
-    return (
-        HmacCodeVerifier(derive(master_key, "codes"), code_length),
-        clock if clock is not None else SystemClock(),
-        SecretHasher(derive(master_key, "secrets")),
-        policy if policy is not None else Policy(),
+) -> _Shared:
+    return _Shared(
+        verifier=HmacCodeVerifier(derive(master_key, "codes"), code_length),
+        clock=clock if clock is not None else SystemClock(),
+        secret_hasher=SecretHasher(derive(master_key, "secrets")),
+        code_seal=CodeSeal.from_key(derive(master_key, "outbox-codes")),
+        policy=policy if policy is not None else Policy(),
     )
 
 
@@ -182,14 +198,15 @@ def build_service(
     With ``secret_box`` the service also keeps every new secret sealed, so that the key can sign
     requests with it (see :mod:`keyturn.adapters.seal_keys` for where the ring comes from).
     """
-    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
+    shared = _shared(master_key, clock, policy, code_length)
     return KeyService(
         store=store,
-        verifier=verifier,
+        verifier=shared.verifier,
         notifier=notifier,
-        clock=clock,
-        secret_hasher=hasher,
-        policy=policy,
+        clock=shared.clock,
+        secret_hasher=shared.secret_hasher,
+        code_seal=shared.code_seal,
+        policy=shared.policy,
         secret_box=secret_box,
         second_factor=default_second_factor(),
     )
@@ -209,14 +226,15 @@ def build_async_service(
     from keyturn.adapters.to_async import AsyncVerifierAdapter  # noqa: PLC0415
     from keyturn.aio import AsyncKeyService  # noqa: PLC0415
 
-    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
+    shared = _shared(master_key, clock, policy, code_length)
     return AsyncKeyService(
         store=store,
-        verifier=AsyncVerifierAdapter(verifier),
+        verifier=AsyncVerifierAdapter(shared.verifier),
         notifier=notifier,
-        clock=clock,
-        secret_hasher=hasher,
-        policy=policy,
+        clock=shared.clock,
+        secret_hasher=shared.secret_hasher,
+        code_seal=shared.code_seal,
+        policy=shared.policy,
         secret_box=secret_box,
         second_factor=default_second_factor(),
     )
