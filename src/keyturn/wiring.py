@@ -106,21 +106,39 @@ def _key_file(target: str) -> bytes:
 
 
 NOTIFIERS: Final = ("console", "smtp", "log")
+#: What to set when no notifier is configured (for messages).
+NOTIFIER_HINT: Final = (
+    "set --notifier smtp (with KEYTURN_SMTP_HOST and KEYTURN_SMTP_SENDER) or KEYTURN_NOTIFIER, "
+    "or pass --dev to show codes on this terminal"
+)
+
+
+def configured_notifier(kind: str | None = None) -> str | None:
+    """The notifier ``kind`` names, else ``$KEYTURN_NOTIFIER``; ``None`` if neither is set."""
+    return kind or os.environ.get("KEYTURN_NOTIFIER") or None
 
 
 def notifier_from_env(kind: str | None = None, *, dev: bool = False) -> Notifier:
-    """The notifier ``kind`` (else ``$KEYTURN_NOTIFIER``, else ``console``) names.
+    """The notifier ``kind`` (else ``$KEYTURN_NOTIFIER``; else, with ``dev``, ``console``) names.
 
     ``smtp`` reads ``KEYTURN_SMTP_HOST`` (required), ``KEYTURN_SMTP_PORT`` (587),
     ``KEYTURN_SMTP_SENDER`` (required), ``KEYTURN_SMTP_SECURITY`` (starttls, tls or none),
-    ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``console`` shows codes only when
-    ``dev`` is set; ``log`` logs that a notification went out, never its code.
+    ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``log`` logs that a notification
+    went out, never its code. ``console`` prints to this terminal and shows codes: it reaches no
+    owner, so it exists only in ``dev`` mode; without ``dev`` and without a notifier configured
+    this raises :class:`~keyturn.errors.InvalidInput` saying what to set.
     """
-    chosen = kind or os.environ.get("KEYTURN_NOTIFIER") or "console"
+    chosen = configured_notifier(kind) or ("console" if dev else None)
+    if chosen is None:
+        raise InvalidInput("notifier", f"none is configured: {NOTIFIER_HINT}")
     if chosen == "console":
+        if not dev:
+            raise InvalidInput(
+                "notifier", f"console reaches no owner and is for --dev only: {NOTIFIER_HINT}"
+            )
         from keyturn.adapters.console import ConsoleNotifier  # noqa: PLC0415
 
-        return ConsoleNotifier(show_codes=dev)
+        return ConsoleNotifier(show_codes=True)
     if chosen == "log":
         from keyturn.adapters.notifiers import LoggingNotifier  # noqa: PLC0415
 
