@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import structlog
 
+from keyturn._log import forget_cached_logger
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
 from keyturn.aio import AsyncKeyService
@@ -57,8 +58,10 @@ def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[K
 def _structlog_defaults() -> Iterator[None]:
     """Each test starts from structlog's defaults (the README's doctest configures it)."""
     structlog.reset_defaults()
+    forget_cached_logger()
     yield
     structlog.reset_defaults()
+    forget_cached_logger()
 
 
 @pytest.fixture(name="service", params=["sync", "async"])
@@ -87,6 +90,7 @@ def _service(
                 notifier=AsyncNotifierAdapter(sync.notifier, threaded=False),
                 clock=sync.clock,
                 secret_hasher=sync.secret_hasher,
+                code_seal=sync.code_seal,
                 policy=sync.policy,
                 secret_box=sync.secret_box,
                 second_factor=sync.second_factor,

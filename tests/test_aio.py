@@ -22,6 +22,7 @@ from keyturn.adapters.totp import TotpVerifier
 from keyturn.aio import AsyncKeyService
 from keyturn.effects import STORE, Call
 from keyturn.hashing import SecretHasher
+from keyturn.outbox import CodeSeal
 from keyturn.sealing import SecretBox
 from keyturn.testing import InMemoryKeyStore, KnownCodeVerifier, ManualClock, RecordingNotifier
 from keyturn.testing.blocking import _Blocking
@@ -90,6 +91,7 @@ def _service(
         notifier=AsyncNotifierAdapter(notifier),
         clock=clock,
         secret_hasher=SecretHasher.generate(),
+        code_seal=CodeSeal.generate(),
         secret_box=SecretBox.generate(),
         second_factor=TotpVerifier(),
     )

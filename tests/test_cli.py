@@ -110,16 +110,88 @@ def test_secret_shown_once_with_a_warning(tmp_path: Path) -> None:
         assert secret.group(1) not in out.stdout + out.stderr
 
 
-def test_codes_hidden_without_dev(tmp_path: Path) -> None:
-    """Without --dev the console says a code was sent but never shows it."""
+def test_without_a_notifier_codes_wait_in_the_outbox(tmp_path: Path) -> None:
+    """With no notifier configured a command sends nothing, says so, and leaves the code queued for a relay."""
     key_id = str(
         ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
     )
     ok(tmp_path, "ack", key_id)
     done = keyturn(tmp_path, "activate", key_id)
-    assert "code sent for key" in done.stderr
-    assert not re.search(r"\d{6}\b(?!:)", done.stderr.split("UTC")[-1])
-    assert "code:" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "now pending_2fa" in done.stdout
+    assert "code sent" not in done.stderr
+    assert "wait in the outbox" in done.stderr
+    assert "KEYTURN_NOTIFIER" in done.stderr
+    assert not re.search(r"\b\d{6}\b", done.stdout + done.stderr)
+    store = SQLiteKeyStore(tmp_path / "keyturn.db")
+    try:
+        assert store.pending_notifications() == 2  # created, and the code
+        assert len(list(store.stored_codes())) == 1
+    finally:
+        store.close()
+    delivered = keyturn(tmp_path, "--dev", "relay", "--once")
+    assert delivered.returncode == 0, delivered.stderr
+    assert "delivered 2" in delivered.stdout
+    assert ok(tmp_path, "verify", key_id, code_from(delivered.stderr))["state"] == "active"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("relay", "--once"), ("relay",), ("--notifier", "console", "relay", "--once")],
+)
+def test_relay_refuses_to_start_without_a_notifier(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`keyturn relay` with no notifier (or the console one) outside --dev exits 2 with one line saying what to set, and erases nothing."""
+    key_id = str(
+        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+    )
+    ok(tmp_path, "ack", key_id)
+    ok(tmp_path, "activate", key_id)
+    done = keyturn(tmp_path, *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("keyturn: ")
+    for hint in ("--notifier", "KEYTURN_NOTIFIER", "--dev"):
+        assert hint in done.stderr
+    store = SQLiteKeyStore(tmp_path / "keyturn.db")
+    try:
+        assert store.pending_notifications() == 2
+        assert len(list(store.stored_codes())) == 1
+    finally:
+        store.close()
+
+
+def test_console_notifier_needs_dev(tmp_path: Path) -> None:
+    """Choosing the console notifier without --dev is bad usage; with --dev it shows the code."""
+    refused = keyturn(
+        tmp_path,
+        "--notifier",
+        "console",
+        "create",
+        "--owner",
+        "o",
+        "--name",
+        "n",
+        "--scope",
+        "account:read",
+    )
+    assert refused.returncode == 2
+    assert "--dev" in refused.stderr
+    env = {"KEYTURN_NOTIFIER": "console"}
+    done = keyturn(
+        tmp_path,
+        "--dev",
+        "create",
+        "--owner",
+        "o",
+        "--name",
+        "n",
+        "--scope",
+        "account:read",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "notify o: API key 'n' was created" in done.stderr
+    assert "wait in the outbox" not in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -211,7 +283,7 @@ def test_svg_renders_when_graphviz_is_there(tmp_path: Path) -> None:
 
 def test_relay_once(tmp_path: Path) -> None:
     """Relay --once reports what it delivered (nothing pending here)."""
-    assert ok(tmp_path, "relay", "--once") == {"delivered": 0, "failed": 0, "expired": 0}
+    assert ok(tmp_path, "--dev", "relay", "--once") == {"delivered": 0, "failed": 0, "expired": 0}
 
 
 def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
@@ -253,7 +325,7 @@ def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "keyturn", "relay", "--interval", "0.05"],
+        [sys.executable, "-m", "keyturn", "--dev", "relay", "--interval", "0.05"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

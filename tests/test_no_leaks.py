@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
@@ -18,15 +22,17 @@ from keyturn import (
     SecurityKeyRequired,
 )
 from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import LoggingNotifier, RecordingNotifier
+from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.totp import TotpVerifier
 from keyturn.lifecycle import Action
-from keyturn.testing import ManualClock, make_service
+from keyturn.testing import KnownCodeVerifier, ManualClock, make_service
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pytest
+    from keyturn.ports import KeyStore
 
 
 class _Tee:
@@ -206,3 +212,59 @@ def test_security_keys_leak_nothing(
         assert value not in shown
     for challenge in challenges:
         assert challenge not in logged
+
+
+def stored_text(store: KeyStore) -> str:
+    """Everything a store holds, as text: every row of every table (and a SQLite file's bytes)."""
+    if isinstance(store, InMemoryKeyStore):
+        return repr([attrs.asdict(e) for e in store._undelivered.values()])
+    if isinstance(store, SQLiteKeyStore):
+        path = Path(store.path)
+        files = [path, path.with_name(path.name + "-wal")]
+        text = b"".join(f.read_bytes() for f in files if f.exists()).decode("latin-1")
+        with sqlite3.connect(path) as db:
+            tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            rows = [db.execute(f"SELECT * FROM {t}").fetchall() for (t,) in tables]  # noqa: S608
+        return text + repr(rows)
+    from psycopg import sql  # noqa: PLC0415
+
+    with store._read() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (store.schema,),  # type: ignore[attr-defined]
+        )
+        tables = cur.fetchall()
+        assert tables
+        rows = []
+        for (table,) in tables:
+            cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+            rows.append(cur.fetchall())
+    return repr(rows)
+
+
+def test_undelivered_codes_are_sealed_in_every_store(store: KeyStore) -> None:
+    """Codes waiting in the outbox (activation and confirmation) appear nowhere in what the store holds."""
+    codes = ["40271993", "58316024"]
+    clock, notifier = ManualClock(), RecordingNotifier()
+    service = make_service(
+        store=store,
+        clock=clock,
+        notifier=notifier,
+        verifier=KnownCodeVerifier.of(codes, length=8),
+        policy=Policy(confirm=frozenset({Action.REMOVE})),
+    )
+    service.deliver_inline = False
+    key_id = service.create(owner="alice", name="k1", max_scope="account:read").key.id
+    service.acknowledge_secret(key_id, owner="alice")
+    service.request_activation(key_id, owner="alice")
+    with pytest.raises(ConfirmationRequired):
+        service.remove(key_id, owner="alice")
+    held = stored_text(store)
+    assert "k1" in held
+    for code in codes:
+        assert code not in held
+    assert service.relay.run_once().delivered == 3
+    assert notifier.codes() == codes
+    held = stored_text(store)
+    for code in codes:
+        assert code not in held

@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import attrs
+import pytest
+from structlog.testing import capture_logs
+
 from keyturn import KeyService, State
-from keyturn.testing import ManualClock, RecordingNotifier, key_in_state
+from keyturn.outbox import CodeSeal
+from keyturn.sealing import SealError
+from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
+from keyturn.testing.contract import T0, code_notice, creation, new_key
 
 if TYPE_CHECKING:
     from keyturn.adapters.memory import InMemoryKeyStore
@@ -107,3 +114,53 @@ def test_run_forever_stops_when_told(
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert notifier.events() == ["API key 'k1' was created"]
+
+
+def test_code_queued_in_clear_before_sealing_is_still_delivered(
+    store: InMemoryKeyStore | SQLiteKeyStore,
+) -> None:
+    """A code an older keyturn queued in clear is delivered as it is, then erased."""
+    legacy = code_notice("alice", T0, code="424242")
+    store.insert(creation(new_key(), legacy), max_live_per_owner=8)
+    notifier = RecordingNotifier()
+    service = make_service(store=store, notifier=notifier, clock=ManualClock(T0))
+    assert service.relay.run_once().delivered == 1
+    assert notifier.codes() == ["424242"]
+    assert list(store.stored_codes()) == []
+
+
+def test_code_sealed_under_another_key_is_retried_not_lost(
+    store: InMemoryKeyStore | SQLiteKeyStore,
+) -> None:
+    """A relay that cannot open a sealed code records a failure and sends nothing; the right relay delivers it later."""
+    clock, sent, wrong = ManualClock(), RecordingNotifier(), RecordingNotifier()
+    service = make_service(store=store, notifier=sent, clock=clock)
+    service.deliver_inline = False
+    key_id = key_in_state(service, State.SECRET_ACKNOWLEDGED).key.id
+    service.request_activation(key_id, owner="alice")
+    other = make_service(store=store, notifier=wrong, clock=clock)
+    with capture_logs() as logs:
+        report = other.relay.run_once()
+    assert (report.delivered, report.failed) == (1, 1)  # the key event went; the code did not
+    assert wrong.codes() == []
+    assert [e["error"] for e in logs if e["event"] == "notification_failed"] == ["SealError"]
+    clock.advance(seconds=1)
+    assert service.relay.run_once().delivered == 1
+    assert len(sent.codes(key_id)) == 1
+    assert list(store.stored_codes()) == []
+
+
+def test_seal_binds_a_code_to_its_notification() -> None:
+    """A sealed code hides the code, and moved onto another notification it does not open."""
+    seal = CodeSeal.generate()
+    first, second = code_notice("alice", T0, code="424242"), code_notice("alice", T0)
+    sealed = seal.seal(first)
+    assert sealed is not None
+    assert sealed.code is not None
+    assert "424242" not in sealed.code
+    assert seal.open(sealed) == first
+    with pytest.raises(SealError):
+        seal.open(attrs.evolve(second, code=sealed.code))
+    with pytest.raises(SealError):
+        CodeSeal.generate().open(sealed)
+    assert "424242" not in repr(seal) + repr(sealed)

@@ -30,7 +30,7 @@ from keyturn.errors import (
 )
 from keyturn.hashing import SecretHasher
 from keyturn.lifecycle import Action, State
-from keyturn.outbox import OutboxRelay, RelayReport
+from keyturn.outbox import CodeSeal, OutboxRelay, RelayReport
 from keyturn.policy import Policy
 from keyturn.records import (
     ApiKey,
@@ -58,6 +58,7 @@ __all__ = [
     "CodeError",
     "CodeExpired",
     "CodeMismatch",
+    "CodeSeal",
     "ConcurrentUpdate",
     "Confirmation",
     "ConfirmationRequired",

@@ -26,7 +26,7 @@ import structlog
 #: The standard-library logger keyturn's events go to while structlog is not configured.
 STDLIB_LOGGER: Final = logging.getLogger("keyturn")
 
-_STRUCTLOG: Final = structlog.get_logger("keyturn")  # a lazy proxy: reads the config per call
+_PROXY: list[Any] = [structlog.get_logger("keyturn")]  # a lazy proxy: reads the config per call
 _STDLIB: Final = structlog.wrap_logger(
     STDLIB_LOGGER,
     processors=[
@@ -43,7 +43,7 @@ class _KeyturnLogger:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 (structlog's loggers are untyped)
-        return getattr(_STRUCTLOG if structlog.is_configured() else _STDLIB, name)
+        return getattr(_PROXY[0] if structlog.is_configured() else _STDLIB, name)
 
     def __repr__(self) -> str:
         return "<keyturn logger>"
@@ -52,3 +52,12 @@ class _KeyturnLogger:
 def get_logger() -> Any:  # noqa: ANN401 (structlog's lazy proxy has no useful static type)
     """Keyturn's logger: structlog's when configured, else the standard ``keyturn`` logger."""
     return _KeyturnLogger()
+
+
+def forget_cached_logger() -> None:
+    """Drop the structlog logger bound under an earlier configuration.
+
+    With ``cache_logger_on_first_use=True`` structlog binds a logger once, for good; a test that
+    configures structlog anew (or resets it) calls this so that keyturn follows the new setup.
+    """
+    _PROXY[0] = structlog.get_logger("keyturn")

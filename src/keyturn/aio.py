@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
+    from keyturn.outbox import CodeSeal
     from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock, SecondFactor
     from keyturn.records import (
         ApiKey,
@@ -50,6 +51,7 @@ class AsyncKeyService:
     notifier: AsyncNotifier
     clock: Clock
     secret_hasher: SecretHasher
+    code_seal: CodeSeal
     policy: Policy = attrs.field(factory=Policy)
     secret_box: SecretBox | None = None
     second_factor: SecondFactor | None = None
@@ -60,11 +62,16 @@ class AsyncKeyService:
 
     def __attrs_post_init__(self) -> None:
         self.relay = AsyncOutboxRelay(
-            store=self.store, notifier=self.notifier, clock=self.clock, logger=self.logger
+            store=self.store,
+            notifier=self.notifier,
+            clock=self.clock,
+            code_seal=self.code_seal,
+            logger=self.logger,
         )
         self._ops = Operations(
             clock=self.clock,
             secret_hasher=self.secret_hasher,
+            code_seal=self.code_seal,
             policy=self.policy,
             logger=self.logger,
             relay=self.relay,

@@ -17,13 +17,14 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 import structlog
 
 from keyturn import diagrams, wiring
 from keyturn.adapters import seal_keys
 from keyturn.adapters.clocks import SystemClock
+from keyturn.adapters.notifiers import UnconfiguredNotifier
 from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
 from keyturn.lifecycle import ACTION_DOCS, Action, State
 from keyturn.sealing import key_id_of
@@ -123,14 +124,30 @@ class _App:
     @property
     def service(self) -> KeyService:
         if self._service is None:
+            notifier = _notifier(self.args)
             self._service = wiring.build_service(
                 store=wiring.open_store(self.args.db),
-                notifier=_notifier(self.args),
+                notifier=notifier or UnconfiguredNotifier(),
                 master_key=wiring.server_key(self.args.db),
                 clock=self.clock,
                 secret_box=seal_keys.secret_box(wiring.database(self.args.db)),
             )
+            self._service.deliver_inline = notifier is not None
         return self._service
+
+    def note_outbox(self) -> None:
+        """Without a notifier nothing was sent: say what waits, and how to deliver it."""
+        store = self.service.store
+        if self.service.deliver_inline or not isinstance(store, _Backlog):
+            return
+        waiting = store.pending_notifications()
+        if waiting:
+            print(
+                f"{waiting} notification(s) wait in the outbox, none sent: no notifier is "
+                "configured (deliver them with keyturn relay --notifier smtp, or set "
+                "KEYTURN_NOTIFIER; --dev shows codes here)",
+                file=sys.stderr,
+            )
 
     def close(self) -> None:
         if self._service is not None:
@@ -153,6 +170,7 @@ class _App:
         print(json.dumps(data, indent=2) if self.args.json else text)
 
     def emit_key(self, key: ApiKey, verb: str) -> None:
+        self.note_outbox()
         now = self.clock.now()
         if self.args.json:
             self.emit(key_view(key, now), "")
@@ -161,6 +179,7 @@ class _App:
         _print_key(key, now)
 
     def emit_secret(self, issued: IssuedSecret, verb: str) -> None:
+        self.note_outbox()
         key = issued.key
         if self.args.json:
             self.emit({**key_view(key), "client_secret": issued.client_secret}, "")
@@ -175,8 +194,24 @@ class _App:
             )
 
 
-def _notifier(args: argparse.Namespace) -> Notifier:
-    return wiring.notifier_from_env(args.notifier, dev=bool(args.dev))
+@runtime_checkable
+class _Backlog(Protocol):
+    """A store that can count what waits in its outbox (every store keyturn ships)."""
+
+    def pending_notifications(self) -> int:
+        """How many notifications wait for delivery."""
+        ...
+
+
+def _notifier(args: argparse.Namespace) -> Notifier | None:
+    """The notifier to deliver through, or ``None`` when none is configured and not ``--dev``.
+
+    The console shows codes only to the person at this terminal, so it is used in ``--dev``
+    only. Without a notifier, messages stay in the outbox for ``keyturn relay`` with a real one.
+    """
+    if args.dev or wiring.configured_notifier(args.notifier):
+        return wiring.notifier_from_env(args.notifier, dev=bool(args.dev))
+    return None
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -304,6 +339,9 @@ def _cmd_show(app: _App) -> None:
 
 
 def _cmd_relay(app: _App) -> None:
+    """Deliver what waits; only through a notifier that reaches owners (or the --dev console)."""
+    if _notifier(app.args) is None:
+        raise InvalidInput("notifier", f"the relay needs one to deliver: {wiring.NOTIFIER_HINT}")
     relay = app.service.relay
     if app.args.once:
         report = relay.run_once()
@@ -370,8 +408,10 @@ def _cmd_serve(app: _App) -> None:
     db = (args.db or wiring.DEFAULT_DB) if args.dev else args.db
     master_key = wiring.server_key(db)
     secret_box = seal_keys.secret_box(wiring.database(db))
-    mailbox = DevMailbox(forward=AsyncNotifierAdapter(_notifier(args))) if args.dev else None
-    notifier = mailbox if mailbox is not None else AsyncNotifierAdapter(_notifier(args))
+    chosen = _notifier(args)
+    forward = AsyncNotifierAdapter(chosen) if chosen is not None else None
+    mailbox = DevMailbox(forward=forward) if args.dev else None
+    notifier = mailbox or forward or AsyncNotifierAdapter(UnconfiguredNotifier())
 
     async def serve() -> None:
         store = await wiring.open_async_store(db)
@@ -385,6 +425,13 @@ def _cmd_serve(app: _App) -> None:
             )
             for policy in (wiring.API_POLICY, PORTAL_POLICY)
         )
+        if chosen is None:
+            api_service.deliver_inline = portal_service.deliver_inline = False
+            print(
+                "no notifier is configured: notifications wait in the outbox for "
+                "keyturn relay --notifier smtp (or set KEYTURN_NOTIFIER)",
+                file=sys.stderr,
+            )
         portal = build_portal(
             service=portal_service, secret_key=wiring.derive(master_key, "portal"), mailbox=mailbox
         )
@@ -530,7 +577,8 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
         "--notifier",
         default=default,
         choices=wiring.NOTIFIERS,
-        help="how owners are told: console (default), smtp (KEYTURN_SMTP_*), log",
+        help="how owners are told: smtp (KEYTURN_SMTP_*), log, console (--dev only); default "
+        "$KEYTURN_NOTIFIER, else none: messages wait in the outbox for a relay",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=flag, help="log every event to stderr"
@@ -638,7 +686,12 @@ def _exit_code(error: Exception) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
-    """The command is an application, so it (not the library) decides where events go."""
+    """The command is an application, so it (not the library) decides where events go.
+
+    psycopg's pool logs each failed connection attempt; the command reports the outcome itself
+    (one line), so those show only with ``-v``.
+    """
+    logging.getLogger("psycopg").setLevel(logging.WARNING if verbose else logging.CRITICAL)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.INFO if verbose else logging.WARNING

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from keyturn.effects import Op
     from keyturn.lifecycle import Action
+    from keyturn.outbox import CodeSeal
     from keyturn.policy import Policy
 
 
@@ -46,6 +47,7 @@ class Confirmations:
     """Issues and checks confirmation challenges for a service."""
 
     well_formed: Callable[[str], bool]
+    code_seal: CodeSeal
     policy: Policy
     logger: Any
     deliver: Callable[[Sequence[Notification]], Op[None]]
@@ -116,15 +118,17 @@ class Confirmations:
             request_digest=digest,
             code=code,
         )
-        notice = decisions.code_notice(
-            notification_id=new_id(),
-            owner=owner,
-            key_id=key_id,
-            key_name="",
-            subject=f"Your code to confirm {action.value}",
-            code=issued.code,
-            sent_at=now,
-            expires_at=code.expires_at,
+        notice = self.code_seal.seal(
+            decisions.code_notice(
+                notification_id=new_id(),
+                owner=owner,
+                key_id=key_id,
+                key_name="",
+                subject=f"Your code to confirm {action.value}",
+                code=issued.code,
+                sent_at=now,
+                expires_at=code.expires_at,
+            )
         )
         notes = [] if notice is None else [notice]
         yield STORE.add_challenge(challenge, notes)

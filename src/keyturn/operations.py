@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from keyturn.effects import Op
     from keyturn.hashing import SecretHasher
-    from keyturn.outbox import RelayRules
+    from keyturn.outbox import CodeSeal, RelayRules
     from keyturn.policy import Policy
     from keyturn.ports import Clock, SecondFactor
     from keyturn.records import HistoryEntry, KeyEvent
@@ -70,6 +70,7 @@ class Operations:
 
     clock: Clock
     secret_hasher: SecretHasher
+    code_seal: CodeSeal
     policy: Policy
     logger: Any
     relay: RelayRules
@@ -84,6 +85,7 @@ class Operations:
     def __attrs_post_init__(self) -> None:
         self.confirmations = Confirmations(
             well_formed=self.well_formed,
+            code_seal=self.code_seal,
             policy=self.policy,
             logger=self.logger,
             deliver=self.deliver,
@@ -285,15 +287,17 @@ class Operations:
         def decide(key: ApiKey, now: datetime, _: Challenge | None) -> Op[Change]:
             decisions.check_send(key, action, now, self.policy)
             issued = yield VERIFIER.issue(subject=f"activation:{key.id}", owner=key.owner)
-            notice = decisions.code_notice(
-                notification_id=new_id(),
-                owner=key.owner,
-                key_id=key.id,
-                key_name=key.name,
-                subject=f"Your code to activate API key {key.name!r}",
-                code=issued.code,
-                sent_at=now,
-                expires_at=now + self.policy.code_ttl,
+            notice = self.code_seal.seal(
+                decisions.code_notice(
+                    notification_id=new_id(),
+                    owner=key.owner,
+                    key_id=key.id,
+                    key_name=key.name,
+                    subject=f"Your code to activate API key {key.name!r}",
+                    code=issued.code,
+                    sent_at=now,
+                    expires_at=now + self.policy.code_ttl,
+                )
             )
             return decisions.code_sent(
                 key,

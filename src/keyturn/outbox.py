@@ -8,6 +8,10 @@ used. The relay runs inline after a request (best effort), once from a command, 
 worker. One pass is an operation (:func:`relay_pass`) run by :class:`OutboxRelay` against sync
 ports and by :class:`AsyncOutboxRelay` against async ones. "At least once" means a crash between
 delivery and marking can deliver a message twice; never zero times once committed.
+
+A code waits in the outbox sealed (:class:`CodeSeal`): the operations seal it as they queue it,
+and the relay opens it just before handing it to the notifier, so no store (whichever adapter,
+whatever ``KEYTURN_SECRETS`` says) ever holds a code in clear.
 """
 
 from __future__ import annotations
@@ -16,20 +20,70 @@ import asyncio
 import contextlib
 import threading
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
 from keyturn import effects
 from keyturn._log import get_logger
 from keyturn.effects import NOTIFIER, STORE
+from keyturn.sealing import SecretBox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from keyturn.effects import Op
     from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock, KeyStore, Notifier
-    from keyturn.records import Delivery
+    from keyturn.records import Delivery, Notification
+
+#: The ring id of the one key codes are sealed under; it also marks a value as sealed.
+_SEALED_CODE: Final = "oc1"
+
+
+@attrs.frozen
+class CodeSeal:
+    """Seals the codes the outbox holds: AES-256-GCM, bound to the notification's id.
+
+    The key comes from the server key (``wiring.derive(server_key, "outbox-codes")``), so every
+    worker and relay sharing a database opens what any of them sealed. A sealed code is
+    ``oc1:<base64url>``; a value without that prefix is a code queued before codes were sealed,
+    and is delivered as it is.
+    """
+
+    _box: SecretBox = attrs.field(alias="box", repr=False)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> CodeSeal:
+        """A seal under ``key`` (32 bytes)."""
+        return cls(box=SecretBox({_SEALED_CODE: key}, _SEALED_CODE))
+
+    @classmethod
+    def generate(cls) -> CodeSeal:
+        """A seal under a fresh random key (tests, throwaway stores)."""
+        return cls(box=SecretBox.generate(_SEALED_CODE))
+
+    def seal(self, notification: Notification | None) -> Notification | None:
+        """``notification`` with its code sealed; one without a code (or ``None``) as it is."""
+        if notification is None or notification.code is None:
+            return notification
+        sealed = self._box.seal(notification.code, context=_context(notification))
+        return attrs.evolve(notification, code=sealed)
+
+    def open(self, notification: Notification) -> Notification:
+        """``notification`` with its code opened for delivery (a legacy plain code as it is).
+
+        Raises :class:`~keyturn.sealing.SealError` for a value sealed under another server key
+        or moved from another notification.
+        """
+        code = notification.code
+        if code is None or not code.startswith(f"{_SEALED_CODE}:"):
+            return notification
+        opened = self._box.open(code, context=_context(notification))
+        return attrs.evolve(notification, code=opened)
+
+
+def _context(notification: Notification) -> str:
+    return f"outbox/{notification.id}"
 
 
 @attrs.frozen
@@ -47,9 +101,10 @@ class RelayReport:
 
 
 class RelayRules(Protocol):
-    """What a relay pass needs to know: how many to claim, and how long to back off."""
+    """What a relay pass needs: how many to claim, how long to back off, how codes are sealed."""
 
     batch: int
+    code_seal: CodeSeal
 
     def backoff(self, attempts: int) -> timedelta:
         """How long to wait after the ``attempts``-th failed delivery."""
@@ -78,8 +133,8 @@ def relay_pass(
             expired += 1
             continue
         try:
-            yield NOTIFIER.deliver(n)
-        except Exception as e:  # noqa: BLE001 (any notifier failure means: retry later)
+            yield NOTIFIER.deliver(rules.code_seal.open(n))
+        except Exception as e:  # noqa: BLE001 (any failure, opening included, means: retry later)
             retry_at = now + rules.backoff(d.attempts)
             yield STORE.mark_failed(n.id, retry_at, type(e).__name__)
             log.warning(
@@ -115,6 +170,7 @@ class OutboxRelay(_Backoff):
     store: KeyStore
     notifier: Notifier
     clock: Clock
+    code_seal: CodeSeal
     logger: Any = attrs.field(factory=get_logger)
 
     def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
@@ -137,6 +193,7 @@ class AsyncOutboxRelay(_Backoff):
     store: AsyncKeyStore
     notifier: AsyncNotifier
     clock: Clock
+    code_seal: CodeSeal
     logger: Any = attrs.field(factory=get_logger)
 
     async def run_once(self, only: Sequence[str] | None = None) -> RelayReport:

@@ -162,7 +162,8 @@ class Notification:
     """A message for the owner: a code to enter, or news of a change to one of their keys.
 
     ``code`` is set only for ``CODE`` notifications from a verifier that lets keyturn deliver; it
-    is hidden from repr and dropped from storage once delivered.
+    is hidden from repr, sealed while it waits in the outbox (:class:`keyturn.outbox.CodeSeal`),
+    and dropped from storage once delivered.
     """
 
     id: str

@@ -122,7 +122,7 @@ class SecurityKeys:
                 yield STORE.save_security_key(key)
             except ConcurrentUpdate:
                 continue
-            self.logger.info("security_key_enrolled", owner=who, kind=key.kind, name=label)
+            self.logger.info("security_key_enrolled", owner=who, kind=key.kind, key_name=label)
             uri = factor.provisioning_uri(secret, account=who, issuer=issuer)
             return SecurityKeyEnrollment(key, secret, uri)
         raise ConcurrentUpdate(0, 0, action="security_key")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from keyturn.effects import Op, T
     from keyturn.hashing import SecretHasher
+    from keyturn.outbox import CodeSeal
     from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
     from keyturn.records import (
         ApiKey,
@@ -48,6 +49,8 @@ class KeyService:
     ``owner`` on every method is the account acting on its own keys; a key of another owner is
     reported exactly like a missing one. ``actor`` (default: the owner) is recorded in history.
     With a ``secret_box`` every new secret is also kept sealed, so the key can sign requests.
+    ``code_seal`` seals the codes waiting in the outbox; every service and relay sharing a store
+    needs the same one (:func:`keyturn.wiring.build_service` derives it from the server key).
     """
 
     store: KeyStore
@@ -55,6 +58,7 @@ class KeyService:
     notifier: Notifier
     clock: Clock
     secret_hasher: SecretHasher
+    code_seal: CodeSeal
     policy: Policy = attrs.field(factory=Policy)
     secret_box: SecretBox | None = None
     second_factor: SecondFactor | None = None
@@ -65,11 +69,16 @@ class KeyService:
 
     def __attrs_post_init__(self) -> None:
         self.relay = OutboxRelay(
-            store=self.store, notifier=self.notifier, clock=self.clock, logger=self.logger
+            store=self.store,
+            notifier=self.notifier,
+            clock=self.clock,
+            code_seal=self.code_seal,
+            logger=self.logger,
         )
         self._ops = Operations(
             clock=self.clock,
             secret_hasher=self.secret_hasher,
+            code_seal=self.code_seal,
             policy=self.policy,
             logger=self.logger,
             relay=self.relay,

@@ -1,27 +1,33 @@
 """The one place where adapters are chosen and wired into a service.
 
 Everything else takes its ports as arguments. Configuration comes from arguments or the
-environment: ``KEYTURN_DB`` (a SQLite path, or a ``postgresql://`` URL when the ``postgres`` extra
-is installed) and ``KEYTURN_SERVER_KEY`` (64 hex digits: the server-side key under which secrets
-and codes are hashed). Without ``KEYTURN_SERVER_KEY`` a random key is created once in a file
-beside a SQLite database (``<db>.key``, mode 0600). Lose that key and no existing secret can be
-checked again: keep it, and keep it out of database backups.
+environment: ``KEYTURN_DB`` (a SQLite path, or a PostgreSQL conninfo, as a ``postgresql://`` URL
+or libpq keywords, when the ``postgres`` extra is installed) and ``KEYTURN_SERVER_KEY`` (64 hex
+digits: the server-side key under which secrets and codes are hashed). Without
+``KEYTURN_SERVER_KEY`` a random key is created once in a file beside a SQLite database
+(``<db>.key``, mode 0600). Lose that key and no existing secret can be checked again: keep it,
+and keep it out of database backups. Every key keyturn uses is derived from it for one purpose
+(:func:`derive`): code hashes, secret hashes, tokens, and the seal of codes in the outbox.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import attrs
+
+from keyturn.adapters import key_files
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.adapters.conninfo import is_postgres
 from keyturn.errors import InvalidInput, StoreError
 from keyturn.hashing import SecretHasher
+from keyturn.outbox import CodeSeal
 from keyturn.policy import Policy
 from keyturn.service import KeyService
 
@@ -47,20 +53,10 @@ def database(db: str | None = None) -> str:
     return db or os.environ.get("KEYTURN_DB") or DEFAULT_DB
 
 
-def _is_postgres(target: str) -> bool:
-    """Whether ``target`` is a PostgreSQL URL; StoreError if it is but the extra is missing."""
-    if not target.startswith(("postgresql://", "postgres://")):
-        return False
-    if any(importlib.util.find_spec(m) is None for m in ("psycopg", "psycopg_pool")):
-        msg = "PostgreSQL needs the postgres extra: pip install 'keyturn[postgres]'"
-        raise StoreError(msg)
-    return True
-
-
 def open_store(db: str | None = None) -> KeyStore:
-    """Open the store ``db`` names: a PostgreSQL URL, or a SQLite file path."""
+    """Open the store ``db`` names: a PostgreSQL conninfo (URL or keywords), or a SQLite file."""
     target = database(db)
-    if _is_postgres(target):
+    if is_postgres(target):
         from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
 
         return PostgresKeyStore(target)
@@ -88,22 +84,17 @@ def server_key(db: str | None = None) -> bytes:
 
 
 def _key_file(target: str) -> bytes:
-    """The key in ``<target>.key``, created with fresh random bytes (mode 0600) if missing."""
-    if "://" in target or target == ":memory:":
+    """The key in ``<target>.key``, created with fresh random bytes (mode 0600) if missing.
+
+    Several processes may start on a new database at once: the file is published whole by one
+    of them (:func:`keyturn.adapters.key_files.create_once`) and every other reads that one.
+    """
+    if target == ":memory:" or is_postgres(target):
         msg = "set KEYTURN_SERVER_KEY (64 hex digits) for a database that is not a local file"
         raise StoreError(msg)
     path = Path(target + ".key")
     if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        except OSError as e:
-            msg = f"cannot create the server key file {path}: {e.strerror}"
-            raise StoreError(msg) from None
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES) + "\n")
+        key_files.create_once(path, secrets.token_hex(KEY_BYTES) + "\n", "server key file")
     try:
         key = _hex_key(path.read_text())
     except OSError:
@@ -115,21 +106,39 @@ def _key_file(target: str) -> bytes:
 
 
 NOTIFIERS: Final = ("console", "smtp", "log")
+#: What to set when no notifier is configured (for messages).
+NOTIFIER_HINT: Final = (
+    "set --notifier smtp (with KEYTURN_SMTP_HOST and KEYTURN_SMTP_SENDER) or KEYTURN_NOTIFIER, "
+    "or pass --dev to show codes on this terminal"
+)
+
+
+def configured_notifier(kind: str | None = None) -> str | None:
+    """The notifier ``kind`` names, else ``$KEYTURN_NOTIFIER``; ``None`` if neither is set."""
+    return kind or os.environ.get("KEYTURN_NOTIFIER") or None
 
 
 def notifier_from_env(kind: str | None = None, *, dev: bool = False) -> Notifier:
-    """The notifier ``kind`` (else ``$KEYTURN_NOTIFIER``, else ``console``) names.
+    """The notifier ``kind`` (else ``$KEYTURN_NOTIFIER``; else, with ``dev``, ``console``) names.
 
     ``smtp`` reads ``KEYTURN_SMTP_HOST`` (required), ``KEYTURN_SMTP_PORT`` (587),
     ``KEYTURN_SMTP_SENDER`` (required), ``KEYTURN_SMTP_SECURITY`` (starttls, tls or none),
-    ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``console`` shows codes only when
-    ``dev`` is set; ``log`` logs that a notification went out, never its code.
+    ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``log`` logs that a notification
+    went out, never its code. ``console`` prints to this terminal and shows codes: it reaches no
+    owner, so it exists only in ``dev`` mode; without ``dev`` and without a notifier configured
+    this raises :class:`~keyturn.errors.InvalidInput` saying what to set.
     """
-    chosen = kind or os.environ.get("KEYTURN_NOTIFIER") or "console"
+    chosen = configured_notifier(kind) or ("console" if dev else None)
+    if chosen is None:
+        raise InvalidInput("notifier", f"none is configured: {NOTIFIER_HINT}")
     if chosen == "console":
+        if not dev:
+            raise InvalidInput(
+                "notifier", f"console reaches no owner and is for --dev only: {NOTIFIER_HINT}"
+            )
         from keyturn.adapters.console import ConsoleNotifier  # noqa: PLC0415
 
-        return ConsoleNotifier(show_codes=dev)
+        return ConsoleNotifier(show_codes=True)
     if chosen == "log":
         from keyturn.adapters.notifiers import LoggingNotifier  # noqa: PLC0415
 
@@ -160,14 +169,26 @@ def derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, b"keyturn/" + purpose.encode(), hashlib.sha256).digest()
 
 
+@attrs.frozen
+class _Shared:
+    """What every service over one server key shares, so services and relays interoperate."""
+
+    verifier: HmacCodeVerifier
+    clock: Clock
+    secret_hasher: SecretHasher
+    code_seal: CodeSeal
+    policy: Policy
+
+
 def _shared(
     master_key: bytes, clock: Clock | None, policy: Policy | None, code_length: int
-) -> tuple[HmacCodeVerifier, Clock, SecretHasher, Policy]:
-    return (
-        HmacCodeVerifier(derive(master_key, "codes"), code_length),
-        clock if clock is not None else SystemClock(),
-        SecretHasher(derive(master_key, "secrets")),
-        policy if policy is not None else Policy(),
+) -> _Shared:
+    return _Shared(
+        verifier=HmacCodeVerifier(derive(master_key, "codes"), code_length),
+        clock=clock if clock is not None else SystemClock(),
+        secret_hasher=SecretHasher(derive(master_key, "secrets")),
+        code_seal=CodeSeal.from_key(derive(master_key, "outbox-codes")),
+        policy=policy if policy is not None else Policy(),
     )
 
 
@@ -195,14 +216,15 @@ def build_service(
     With ``secret_box`` the service also keeps every new secret sealed, so that the key can sign
     requests with it (see :mod:`keyturn.adapters.seal_keys` for where the ring comes from).
     """
-    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
+    shared = _shared(master_key, clock, policy, code_length)
     return KeyService(
         store=store,
-        verifier=verifier,
+        verifier=shared.verifier,
         notifier=notifier,
-        clock=clock,
-        secret_hasher=hasher,
-        policy=policy,
+        clock=shared.clock,
+        secret_hasher=shared.secret_hasher,
+        code_seal=shared.code_seal,
+        policy=shared.policy,
         secret_box=secret_box,
         second_factor=default_second_factor(),
     )
@@ -222,14 +244,15 @@ def build_async_service(
     from keyturn.adapters.to_async import AsyncVerifierAdapter  # noqa: PLC0415
     from keyturn.aio import AsyncKeyService  # noqa: PLC0415
 
-    verifier, clock, hasher, policy = _shared(master_key, clock, policy, code_length)
+    shared = _shared(master_key, clock, policy, code_length)
     return AsyncKeyService(
         store=store,
-        verifier=AsyncVerifierAdapter(verifier),
+        verifier=AsyncVerifierAdapter(shared.verifier),
         notifier=notifier,
-        clock=clock,
-        secret_hasher=hasher,
-        policy=policy,
+        clock=shared.clock,
+        secret_hasher=shared.secret_hasher,
+        code_seal=shared.code_seal,
+        policy=shared.policy,
         secret_box=secret_box,
         second_factor=default_second_factor(),
     )
@@ -238,7 +261,7 @@ def build_async_service(
 async def open_async_store(db: str | None = None) -> AsyncKeyStore:
     """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
     target = database(db)
-    if _is_postgres(target):
+    if is_postgres(target):
         from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
 
         return await AsyncPostgresKeyStore.open(target)

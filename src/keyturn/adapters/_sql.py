@@ -728,5 +728,5 @@ class SqlKeyStore(SqlPrograms, abc.ABC):
         return self._drive(self.p_pending_notifications())
 
     def stored_codes(self) -> Iterator[str]:
-        """Codes still held in the outbox (undelivered ones only; for tests and audits)."""
+        """Codes still held in the outbox, as stored: sealed (undelivered ones only; for audits)."""
         return iter(self._drive(self.p_stored_codes()))

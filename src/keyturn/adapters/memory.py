@@ -286,7 +286,7 @@ class InMemoryKeyStore:
         return len(self._undelivered)
 
     def stored_codes(self) -> Iterator[str]:
-        """Codes still held in the outbox (undelivered ones only; for tests and audits)."""
+        """Codes still held in the outbox, as stored: sealed (undelivered ones only; for audits)."""
         with self._lock:
             codes = [e.notification.code for e in self._undelivered.values()]
         return (c for c in codes if c is not None)

@@ -3,6 +3,8 @@
 * :class:`RecordingNotifier` keeps what it was given (tests read codes from it).
 * :class:`LoggingNotifier` logs that a notification went out, without the code: for development,
   where no email is sent.
+* :class:`UnconfiguredNotifier` stands in where no notifier is configured: it delivers nothing
+  and fails, so every message stays in the outbox for a relay that has a real notifier.
 
 Real delivery (SMTP) lives in its own module.
 """
@@ -73,3 +75,13 @@ class LoggingNotifier:
             subject=notification.subject,
             has_code=notification.code is not None,
         )
+
+
+@attrs.define
+class UnconfiguredNotifier:
+    """Delivers nothing: each call fails, so the message waits in the outbox for a real relay."""
+
+    def deliver(self, notification: Notification) -> None:  # noqa: ARG002 (port signature)
+        """Refuse: no notifier is configured, so nothing can reach the owner."""
+        msg = "no notifier is configured; the message stays in the outbox"
+        raise ConnectionError(msg)

@@ -5,18 +5,29 @@ queries are the SQLite store's (:mod:`keyturn.adapters._sql`), with PostgreSQL's
 its writes run side by side: a transaction-scoped advisory lock per owner keeps the key quota
 exact, another serialises migrations, and outbox claims take rows ``FOR UPDATE SKIP LOCKED`` so
 two relays never claim the same message.
+
+A database restart or a terminated backend must not turn into failed requests. The pool checks
+each connection as it hands it out (``check=``) and replaces a dead one; a read whose connection
+is lost even so runs once more on another (each read statement takes its own connection, so this
+is the same READ COMMITTED view a fresh statement gets). A write is never retried here: whether a
+lost commit happened cannot be known, so it becomes a :class:`~keyturn.errors.StoreError`, as
+does every other database failure; no psycopg exception leaves a store. Messages and reprs name
+the server by :func:`~keyturn.adapters.conninfo.describe`, never with its password.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, ClassVar
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import psycopg
 from psycopg import errors, sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from keyturn import effects
 from keyturn.adapters._sql import (
+    READ,
     SCHEMA_V1,
     SCHEMA_V2,
     SCHEMA_V3,
@@ -24,11 +35,15 @@ from keyturn.adapters._sql import (
     Cursor,
     SqlKeyStore,
     SqlPrograms,
+    run_on,
 )
+from keyturn.adapters.conninfo import describe
 from keyturn.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from keyturn.adapters._sql import Program, Q, T, Tx
 
 #: Advisory lock id that serialises schema migrations ("keyturn" in ASCII, truncated).
 _SCHEMA_LOCK = 0x6B65797475726E
@@ -52,6 +67,41 @@ class PostgresPrograms(SqlPrograms):
         return isinstance(error, errors.UniqueViolation)
 
 
+#: A connection that is gone (or never came): the errors a read is retried after.
+LOST: Final = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def retry_read(error: Exception) -> bool:
+    """Whether a read that failed with ``error`` is worth once more on another connection."""
+    return isinstance(error, LOST) and not isinstance(error, PoolTimeout)
+
+
+def store_error(where: str, error: psycopg.Error) -> StoreError:
+    """The typed error for a database failure: what happened, where, and what to do."""
+    name = type(error).__name__
+    if isinstance(error, LOST):
+        msg = f"lost the connection to the PostgreSQL key store at {where} ({name}); try again"
+    else:
+        msg = f"the PostgreSQL key store at {where} refused the request ({name})"
+    return StoreError(msg)
+
+
+def unreachable(where: str, error: Exception) -> StoreError:
+    """The typed error for a store that cannot be opened."""
+    msg = f"cannot reach the PostgreSQL key store at {where}: {type(error).__name__}"
+    return StoreError(msg)
+
+
+def whole_seconds(timeout: float) -> int:
+    """The ``connect_timeout`` for ``timeout`` seconds: whole, at least 1 (0 means never)."""
+    return max(1, math.ceil(timeout))
+
+
+def create_schema(schema: str) -> sql.Composed:
+    """The statement creating ``schema`` if it is not there."""
+    return sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+
+
 def check_schema_name(schema: str | None) -> str | None:
     """``schema`` if it is a plain SQL identifier (or ``None``), else InvalidInput."""
     if schema is not None and (not schema.isidentifier() or len(schema) > 63):  # noqa: PLR2004
@@ -72,29 +122,43 @@ class PostgresKeyStore(PostgresPrograms, SqlKeyStore):
         timeout: float = 10.0,
     ) -> None:
         self.schema = check_schema_name(schema)
-        self._where = conninfo.rsplit("@", maxsplit=1)[-1]
+        self._where = describe(conninfo)
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            configure=self._configure,
+            check=self._check,
+            open=False,
+        )
         try:
-            if schema is not None:
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=int(timeout)) as c:
-                    c.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-                    )
-            self._pool = ConnectionPool(
-                conninfo,
-                min_size=min_size,
-                max_size=max_size,
-                timeout=timeout,
-                configure=self._configure,
-                open=True,
-            )
-            self._pool.wait(timeout)
+            with psycopg.connect(
+                conninfo, autocommit=True, connect_timeout=whole_seconds(timeout)
+            ) as c:  # fails fast, with libpq's reason, where the pool would retry until timeout
+                if schema is not None:
+                    c.execute(create_schema(schema))
+            self._pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, TimeoutError, OSError) as e:
-            msg = f"cannot reach the PostgreSQL key store at {self._where}: {type(e).__name__}"
-            raise StoreError(msg) from None
+            self._pool.close()
+            raise unreachable(self._where, e) from None
         self.migrate()
 
     def __repr__(self) -> str:
         return f"PostgresKeyStore({self._where!r}, schema={self.schema!r})"
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check of a connection it hands out; a dead one has the pool check the rest.
+
+        One dead connection usually means every idle one is (the server restarted, or ended
+        them): sweeping them now costs one round trip each, where finding them one checkout at a
+        time would back off longer after each.
+        """
+        try:
+            ConnectionPool.check_connection(conn)
+        except psycopg.Error:
+            self._pool.check()
+            raise
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if self.schema is not None:
@@ -110,6 +174,25 @@ class PostgresKeyStore(PostgresPrograms, SqlKeyStore):
     def _read(self) -> Iterator[Cursor]:
         with self._pool.connection() as conn, conn.cursor() as cur:
             yield cur
+
+    def _drive(self, program: Program[T], tx: Tx = READ) -> T:
+        try:
+            if tx.write:
+                return super()._drive(program, tx)
+            return effects.drive(program, self._read_statement)
+        except psycopg.Error as e:
+            raise store_error(self._where, e) from e
+
+    def _read_statement(self, q: Q) -> Any:  # noqa: ANN401 (a row, rows or a count)
+        """One read statement on a pooled connection; once more on another if that one is lost."""
+        try:
+            with self._read() as cur:
+                return run_on(cur, q)
+        except LOST as e:
+            if not retry_read(e):
+                raise
+        with self._read() as cur:
+            return run_on(cur, q)
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests; irreversible)."""

@@ -3,7 +3,9 @@
 It runs the same programs as :class:`~keyturn.adapters.postgres.PostgresKeyStore` (the queries
 of :mod:`keyturn.adapters._sql`, PostgreSQL's locks and DDL), awaiting each statement on an
 ``AsyncConnectionPool`` connection: one transaction per store method, as in the sync store.
-Open it with ``await AsyncPostgresKeyStore.open(conninfo)``, close it with ``aclose()``.
+Open it with ``await AsyncPostgresKeyStore.open(conninfo)``, close it with ``aclose()``. Lost
+connections are handled as in the sync store: checked out checked, a read retried once on
+another connection, any other failure a :class:`~keyturn.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from keyturn import effects
 from keyturn.adapters._sql import READ, WRITE, Program, Tx
-from keyturn.adapters.postgres import PostgresPrograms, check_schema_name
-from keyturn.errors import InvalidInput, StoreError
+from keyturn.adapters.conninfo import describe
+from keyturn.adapters.postgres import (
+    LOST,
+    PostgresPrograms,
+    check_schema_name,
+    create_schema,
+    retry_read,
+    store_error,
+    unreachable,
+    whole_seconds,
+)
+from keyturn.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -71,33 +83,40 @@ class AsyncPostgresKeyStore(PostgresPrograms):
     ) -> AsyncPostgresKeyStore:
         """Connect, create ``schema`` if asked, and migrate the schema forward."""
         schema = check_schema_name(schema)
-        where = conninfo.rsplit("@", maxsplit=1)[-1]
+        where = describe(conninfo)
 
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
             if schema is not None:
                 await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
                 await conn.commit()
 
+        async def check(conn: psycopg.AsyncConnection[Any]) -> None:
+            """As the sync store's check: a dead connection has the pool check the rest."""
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                await pool.check()
+                raise
+
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            configure=configure,
+            check=check,
+            open=False,
+        )
         try:
-            if schema is not None:
-                async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, connect_timeout=int(connect_timeout)
-                ) as c:
-                    await c.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-                    )
-            pool = AsyncConnectionPool(
-                conninfo,
-                min_size=min_size,
-                max_size=max_size,
-                timeout=connect_timeout,
-                configure=configure,
-                open=False,
-            )
+            async with await psycopg.AsyncConnection.connect(
+                conninfo, autocommit=True, connect_timeout=whole_seconds(connect_timeout)
+            ) as c:  # fails fast, with libpq's reason, where the pool would retry until timeout
+                if schema is not None:
+                    await c.execute(create_schema(schema))
             await pool.open(wait=True, timeout=connect_timeout)
         except (psycopg.Error, TimeoutError, OSError) as e:
-            msg = f"cannot reach the PostgreSQL key store at {where}: {type(e).__name__}"
-            raise StoreError(msg) from None
+            await pool.close()
+            raise unreachable(where, e) from None
         store = cls(pool, schema=schema, where=where)
         await store.migrate()
         return store
@@ -106,13 +125,31 @@ class AsyncPostgresKeyStore(PostgresPrograms):
         return f"AsyncPostgresKeyStore({self._where!r}, schema={self.schema!r})"
 
     async def _drive(self, program: Program[T], tx: Tx = READ) -> T:
-        with self._unique(tx):
-            async with self._pool.connection() as conn:
-                if tx.write:
-                    async with conn.transaction(), conn.cursor() as cur:
-                        return await effects.drive_async(program, functools.partial(_run_on, cur))
-                async with conn.cursor() as cur:
+        try:
+            if not tx.write:
+                return await effects.drive_async(program, self._read_statement)
+            with self._unique(tx):
+                async with (
+                    self._pool.connection() as conn,
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                ):
                     return await effects.drive_async(program, functools.partial(_run_on, cur))
+        except psycopg.Error as e:
+            raise store_error(self._where, e) from e
+
+    async def _read_once(self, q: Q) -> Any:  # noqa: ANN401 (a row, rows or a count)
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            return await _run_on(cur, q)
+
+    async def _read_statement(self, q: Q) -> Any:  # noqa: ANN401
+        """One read statement on a pooled connection; once more on another if that one is lost."""
+        try:
+            return await self._read_once(q)
+        except LOST as e:
+            if not retry_read(e):
+                raise
+        return await self._read_once(q)
 
     async def migrate(self) -> int:
         """Bring the schema up to date; return its version."""

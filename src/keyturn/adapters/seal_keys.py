@@ -3,6 +3,8 @@
 * ``KEYTURN_SEAL_KEYS="k2:<64 hex>,k1:<64 hex>"``: the ring, newest first; the first key seals.
 * Otherwise, for a SQLite database, ``<db>.seal`` (mode 0600): JSON ``{"current": id, "keys":
   {id: hex}}``, created with one fresh key on first use and rewritten atomically on rotation.
+  Processes starting together on a new database all end with the same ring: one publishes the
+  file whole (:mod:`keyturn.adapters.key_files`) and the others read it.
 * ``KEYTURN_SECRETS=hashed`` keeps no sealed secrets at all (a bearer-only deployment: secrets
   are only hashed, and signatures by secret are refused); so does a database that is not a local
   file when no ring is configured.
@@ -19,6 +21,8 @@ import secrets
 from pathlib import Path
 from typing import Final
 
+from keyturn.adapters import key_files
+from keyturn.adapters.conninfo import is_postgres
 from keyturn.errors import InvalidInput, StoreError
 from keyturn.sealing import KEY_BYTES, SecretBox
 
@@ -43,7 +47,7 @@ def ring_from_env(text: str) -> SecretBox:
 
 def ring_path(database: str) -> Path | None:
     """The ring file beside a SQLite database, or ``None`` for a database that is not a file."""
-    if "://" in database or database == ":memory:":
+    if database == ":memory:" or is_postgres(database):
         return None
     return Path(database + ".seal")
 
@@ -59,20 +63,14 @@ def load_ring(path: Path) -> SecretBox:
         raise StoreError(msg) from None
 
 
-def save_ring(path: Path, box: SecretBox) -> None:
-    """Write ``box`` to ``path`` atomically, readable by the owner only."""
+def _ring_text(box: SecretBox) -> str:
     doc = {"current": box.current, "keys": {k: v.hex() for k, v in box.keys.items()}}
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except OSError as e:
-        msg = f"cannot write the sealing key ring {path}: {e.strerror}"
-        raise StoreError(msg) from None
+    return json.dumps(doc, indent=1)
+
+
+def save_ring(path: Path, box: SecretBox) -> None:
+    """Write ``box`` to ``path`` atomically, replacing the ring there; owner-readable only."""
+    key_files.replace(path, _ring_text(box), "sealing key ring")
 
 
 def _new_key_id(box: SecretBox | None) -> str:
@@ -96,7 +94,8 @@ def secret_box(database: str) -> SecretBox | None:
     if path is None:
         return None
     if not path.exists():
-        save_ring(path, SecretBox({"k1": secrets.token_bytes(KEY_BYTES)}, "k1"))
+        first = SecretBox({"k1": secrets.token_bytes(KEY_BYTES)}, "k1")
+        key_files.create_once(path, _ring_text(first), "sealing key ring")
     return load_ring(path)
 
 

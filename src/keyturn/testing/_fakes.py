@@ -18,6 +18,7 @@ from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import RecordingNotifier
 from keyturn.hashing import SecretHasher, new_token
 from keyturn.lifecycle import State
+from keyturn.outbox import CodeSeal
 from keyturn.policy import Policy
 from keyturn.ports import IssuedCode
 from keyturn.sealing import SecretBox
@@ -99,6 +100,7 @@ def make_service(
         notifier=notifier if notifier is not None else RecordingNotifier(),
         clock=clock if clock is not None else ManualClock(),
         secret_hasher=SecretHasher.generate(),
+        code_seal=CodeSeal.generate(),
         policy=policy if policy is not None else Policy(),
         **extra,
     )

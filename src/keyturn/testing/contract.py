@@ -39,12 +39,15 @@ from keyturn.records import (
     Session,
 )
 from keyturn.scope import Scope
+from keyturn.testing import KnownCodeVerifier, ManualClock, RecordingNotifier, make_service
 from keyturn.validation import ip_whitelist
 
 if TYPE_CHECKING:
     from keyturn.ports import KeyStore
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+#: The code the outbox test queues: long and unusual, so finding it anywhere means a leak.
+UNDELIVERED_CODE = "40271993"
 
 
 def new_key(owner: str = "alice", name: str = "k1") -> ApiKey:
@@ -265,6 +268,28 @@ class KeyStoreContract:
         assert store.claim_deliveries(T0 + timedelta(seconds=10), 10, []) == []
         rest = store.claim_deliveries(T0 + timedelta(seconds=10), 10)
         assert {d.notification.id for d in rest} == {n.id for n in old}
+
+    def test_outbox_holds_no_code_in_clear(self, store: KeyStore) -> None:
+        """A service over this store leaves a queued code in it only sealed; the relay opens it."""
+        clock, notifier = ManualClock(), RecordingNotifier()
+        service = make_service(
+            store=store,
+            clock=clock,
+            notifier=notifier,
+            verifier=KnownCodeVerifier.of([UNDELIVERED_CODE], length=len(UNDELIVERED_CODE)),
+        )
+        service.deliver_inline = False
+        key_id = service.create(owner="alice", name="k1", max_scope="account:read").key.id
+        service.acknowledge_secret(key_id, owner="alice")
+        service.request_activation(key_id, owner="alice")
+        held = [attrs.asdict(d.notification) for d in store.claim_deliveries(clock.now(), 100)]
+        assert [n["kind"] for n in held].count(NotificationKind.CODE) == 1
+        for note in held:
+            assert all(UNDELIVERED_CODE not in str(value) for value in note.values())
+        clock.advance(seconds=61)  # the claim above lapses
+        assert service.relay.run_once().delivered == len(held)
+        assert notifier.last_code(key_id) == UNDELIVERED_CODE
+        assert store.claim_deliveries(clock.now() + timedelta(hours=1), 100) == []
 
     def test_challenges_round_trip_and_version(self, store: KeyStore) -> None:
         """A challenge reads back equal; saving a stale version raises and writes nothing."""
