@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from transitions import Machine, MachineError
@@ -25,6 +25,9 @@ from keyturn.lifecycle import (
     destinations,
     route,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class _Key:

@@ -144,7 +144,7 @@ def _guarded(
 
 _P, _CODE_SENT = State.PENDING_2FA, "code sent, valid {code_ttl}"
 _WAITING = (State.SECRET_ACKNOWLEDGED, State.DISABLED)  # where activation can start
-_RESEND = "resend after {resend_after}, max {max_sends} per {send_window}"
+_RESEND = "after {resend_after}, max {max_sends} per {send_window}"
 
 _EDGES: Final[tuple[Edge, ...]] = (
     Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, State.SECRET_ACKNOWLEDGED, label="secret saved"),
@@ -172,7 +172,7 @@ _EDGES: Final[tuple[Edge, ...]] = (
             Action.ENABLE,
             source,
             Condition.DIRECT_ENABLE,
-            (State.ACTIVE, "direct enable (policy)"),
+            (State.ACTIVE, "no code"),
             (_P, _CODE_SENT),
         )
     ),
