@@ -78,6 +78,7 @@ _NEWLINE: Final[dict[Engine, str]] = {"graphviz": "\\n", "mermaid": "<br/>"}
 #: Characters in a caption's line (alone; among several), at most. Graphviz packs narrow captions
 #: best; Mermaid's layers stack tall, so wider captions keep its picture close to 4:3.
 _WIDTH: Final[dict[Engine, tuple[int, int]]] = {"graphviz": (24, 24), "mermaid": (36, 48)}
+_BOX_WIDTH: Final = 50  # characters in a line listed inside a Graphviz state
 
 
 class GraphvizMissingError(RuntimeError):
@@ -112,6 +113,10 @@ class _Drawing(GraphMachine):
     state_cls = _LabelledState
 
 
+class _Shown:
+    """The model whose state a picture highlights (``transitions`` styles it ``active``)."""
+
+
 def _graph(
     engine: Engine, policy: Policy, highlight: State | None, note: str
 ) -> tuple[Picture, object]:
@@ -125,7 +130,7 @@ def _graph(
     for name in map(str, ORDER):
         label = titles.get(name, name)
         if engine == "graphviz" and name in inside:  # name centred, then lines left-justified
-            lines = (part for line in inside[name] for part in wrap(line, 50))
+            lines = (part for line in inside[name] for part in wrap(line, _BOX_WIDTH))
             label = label + "\\n" + "\\l".join(lines)
         states.append({"name": name, "label": label})
     machine = _Drawing(
@@ -152,10 +157,6 @@ def _graph(
     machine.machine_attributes = {"directed": "true", "strict": "false", **_GRAPH[engine]}
     machine.add_model(_Shown(), initial=(highlight or INITIAL).value)
     return Picture(shown.arrows, inside), machine.get_combined_graph()
-
-
-class _Shown:
-    """The model whose state a picture highlights."""
 
 
 def mermaid(policy: Policy | None = None, *, highlight: State | None = None, note: str = "") -> str:
@@ -194,7 +195,7 @@ def dot(policy: Policy | None = None, *, highlight: State | None = None, note: s
     graph.node("start", label="", shape="point", width="0.15")
     graph.edge("start", INITIAL.value, label=Action.CREATE.value)
     graph.node(SHARED, shape="note", style="dashed,filled", fillcolor="#f6f6f6")
-    for state in TERMINAL:
+    for state in (s for s in State if s in TERMINAL):
         graph.node(state.value, peripheries="2")
     with graph.subgraph() as row:  # activation starts from either: one rank, left to right
         row.attr(rank="same")

@@ -100,9 +100,8 @@ def picture(policy: Policy) -> Picture:
     def sources(action: Action, dest: State | None) -> set[State]:
         return {s for s, a, d in taken if a is action and d is (s if dest is None else dest)}
 
-    def caption(state: State, action: Action, dest: State) -> str:
-        text = labels[state, action, dest].format(**words)
-        return f"{action.value}: {text}" if text else action.value
+    def why(state: State, action: Action, dest: State) -> str:
+        return labels[state, action, dest].format(**words)
 
     live = set(LIVE_STATES)
     stays = [a for a in Action if sources(a, None) == live]
@@ -112,14 +111,13 @@ def picture(policy: Policy) -> Picture:
     for state, action, dest in taken:
         if (action in stays and dest is state) or (action, dest) in leaves:
             continue
+        reason = (action, why(state, action, dest))
         if dest is state:
-            inside.setdefault(state.value, []).append(caption(state, action, dest))
+            inside.setdefault(state.value, []).append(": ".join(filter(None, reason)))
         else:
-            text = labels[state, action, dest].format(**words)
-            merged.setdefault((state.value, dest), []).append((action, text))
+            merged.setdefault((state.value, dest), []).append(reason)
     for action, dest in leaves:
-        text = labels[LIVE_STATES[0], action, dest].format(**words)
-        merged.setdefault((SHARED, dest), []).append((action, text))
+        merged.setdefault((SHARED, dest), []).append((action, why(LIVE_STATES[0], action, dest)))
     order = [str(s) for s in ORDER]
     arrows = sorted(
         (Arrow(s, d, tuple(r)) for (s, d), r in merged.items()),
