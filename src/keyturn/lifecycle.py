@@ -109,15 +109,11 @@ class Edge:
 
     def config(self) -> dict[str, str | list[str]]:
         """This edge as ``transitions`` takes a transition: the guard attached by its name."""
-        config: dict[str, str | list[str]] = {
-            "trigger": self.action.value,
-            "source": self.source.value,
-            "dest": self.dest.value,
-        }
-        if self.when is not None:
-            config["conditions"] = [self.when.value]
-        if self.unless is not None:
-            config["unless"] = [self.unless.value]
+        config: dict[str, str | list[str]] = {"trigger": self.action.value}
+        config |= {"source": self.source.value, "dest": self.dest.value}
+        for key, guard in (("conditions", self.when), ("unless", self.unless)):
+            if guard is not None:
+                config[key] = [guard.value]
         return config
 
 
