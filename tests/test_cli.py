@@ -248,17 +248,19 @@ def test_diagram_for_a_pending_key(tmp_path: Path) -> None:
     ok(tmp_path, "activate", key_id)
     done = keyturn(tmp_path, "diagram", "--key", key_id)
     assert done.returncode == 0
-    assert "class pending_2fa current" in done.stdout
-    assert re.search(r"code valid \d+ s more, resend in \d+ s", done.stdout)
+    assert "Class pending_2fa s_active" in done.stdout
+    assert re.search(r"pending_2fa : this key: code valid \d+ s more, resend in \d+ s", done.stdout)
 
 
 def test_diagram_formats(tmp_path: Path) -> None:
-    """Mermaid and dot print; -o writes a file."""
-    assert keyturn(tmp_path, "diagram").stdout.startswith("stateDiagram-v2")
+    """Mermaid and dot print; -o writes a file; --policy api draws the API's policy."""
+    assert "\nstateDiagram-v2\n" in keyturn(tmp_path, "diagram").stdout
     assert keyturn(tmp_path, "diagram", "--format", "dot").stdout.startswith("digraph keyturn")
     done = keyturn(tmp_path, "diagram", "--format", "mermaid", "-o", "x.mmd")
     assert done.returncode == 0
-    assert (tmp_path / "x.mmd").read_text().startswith("stateDiagram-v2")
+    assert "\nstateDiagram-v2\n" in (tmp_path / "x.mmd").read_text()
+    api = keyturn(tmp_path, "diagram", "--policy", "api").stdout
+    assert "secret_acknowledged --> active: enable: no code" in api
 
 
 def test_svg_without_graphviz_says_what_to_install(tmp_path: Path) -> None:
@@ -357,7 +359,8 @@ def test_console_script_is_installed() -> None:
 def test_json_on_diagram_and_demo(tmp_path: Path) -> None:
     """Diagram and demo answer --json too."""
     diagram = ok(tmp_path, "diagram")
-    assert diagram["diagram"].startswith("stateDiagram-v2")
+    assert "\nstateDiagram-v2\n" in diagram["diagram"]
+    assert diagram["policy"] == "default"
     demo = ok(tmp_path, "demo")
     assert any("[removed]" in line for line in demo["transcript"])
 

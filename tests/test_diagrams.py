@@ -7,6 +7,7 @@ the lifecycle without a way to drive it fails here.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable
@@ -15,12 +16,43 @@ from typing import Any
 
 import pytest
 
-from keyturn import KeyService, Policy, State, diagrams
-from keyturn.lifecycle import ACTION_DOCS, INITIAL, TERMINAL, Action, Condition, Edge, edges
+from keyturn import KeyService, Policy, State, diagrams, pictures
+from keyturn.lifecycle import (
+    ACTION_DOCS,
+    INITIAL,
+    LIVE_STATES,
+    MACHINE,
+    TERMINAL,
+    Action,
+    Condition,
+    Edge,
+    edges,
+)
 from keyturn.testing import ManualClock, RecordingNotifier, make_service
+from keyturn.wiring import API_POLICY
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
+
+
+def _dot(**kwargs: Any) -> str:
+    """DOT source, or a skip where the graphviz package (extra ``diagrams``) is missing."""
+    try:
+        return diagrams.dot(**kwargs)
+    except diagrams.GraphvizMissingError:
+        pytest.skip("no graphviz Python package here (pip install 'keyturn[diagrams]')")
+
+
+def _fresh_render(committed_svg: str) -> str:
+    """The current SVG, or a skip where Graphviz is missing or another version made the file."""
+    try:
+        fresh = diagrams.svg(_dot())
+    except diagrams.GraphvizMissingError:
+        pytest.skip("no Graphviz here (.ci/run installs Debian's graphviz)")
+    made_with, here = diagrams.graphviz_version(committed_svg), diagrams.graphviz_version(fresh)
+    if made_with != here:
+        pytest.skip(f"the diagrams were made with Graphviz {made_with}; this one is {here}")
+    return fresh
 
 
 class TestDrift:
@@ -30,19 +62,25 @@ class TestDrift:
 
     def test_dot_file_is_current(self) -> None:
         """diagrams/lifecycle.dot is what the machine generates now."""
-        assert (ROOT / "diagrams/lifecycle.dot").read_text() == diagrams.dot()
+        assert (ROOT / "diagrams/lifecycle.dot").read_text() == _dot()
 
     def test_svg_file_is_current(self) -> None:
         """diagrams/lifecycle.svg is what Graphviz renders from the current DOT."""
-        try:
-            fresh = diagrams.svg(diagrams.dot())
-        except diagrams.GraphvizMissingError:
-            pytest.skip("no Graphviz here (.ci/run installs Debian's graphviz)")
         committed = (ROOT / "diagrams/lifecycle.svg").read_text()
-        made_with, here = diagrams.graphviz_version(committed), diagrams.graphviz_version(fresh)
-        if made_with != here:
-            pytest.skip(f"the SVG was made with Graphviz {made_with}; this one is {here}")
-        assert committed == fresh
+        assert committed == _fresh_render(committed)
+
+    def test_png_file_is_current(self) -> None:
+        """diagrams/lifecycle.png (the README's picture) is what Graphviz renders from the current DOT."""
+        _fresh_render((ROOT / "diagrams/lifecycle.svg").read_text())
+        assert (ROOT / "diagrams/lifecycle.png").read_bytes() == diagrams.png(_dot())
+
+    def test_update_writes_every_file(self) -> None:
+        """The files render_all() makes are exactly the committed ones."""
+        assert sorted(diagrams.FILES) == sorted(p.name for p in (ROOT / "diagrams").iterdir())
+
+    def test_readme_shows_the_png(self) -> None:
+        """The README shows the committed PNG."""
+        assert 'src="diagrams/lifecycle.png"' in README
 
     def test_readme_mermaid_block_is_the_file(self) -> None:
         """The README's Mermaid block is exactly diagrams/lifecycle.mmd."""
@@ -51,7 +89,7 @@ class TestDrift:
 
     def test_readme_table_is_generated(self) -> None:
         """The README's state x action table is what the machine says."""
-        assert diagrams.markdown_table() in README
+        assert pictures.markdown_table() in README
 
     def test_every_action_is_documented_in_readme(self) -> None:
         """Each action is named, with its description, in the README."""
@@ -60,13 +98,30 @@ class TestDrift:
             assert doc in README, action
 
 
+NOTE = "code valid 42 s more, resend in 0 s"
+
+
 class TestPerKeyDiagram:
-    def test_highlight_and_note(self) -> None:
-        """A per-key diagram marks the key's state and shows the note."""
-        text = diagrams.mermaid(highlight=State.PENDING_2FA, note="code valid 42 s more")
-        assert "class pending_2fa current" in text
-        assert "note right of pending_2fa: code valid 42 s more" in text
-        assert 'fillcolor="#ffd54f"' in diagrams.dot(highlight=State.ACTIVE)
+    def test_mermaid_highlights_and_notes_inside_the_state(self) -> None:
+        """A per-key Mermaid diagram marks the key's state and writes the note inside it."""
+        text = diagrams.mermaid(highlight=State.PENDING_2FA, note=NOTE)
+        assert "Class pending_2fa s_active" in text
+        assert "classDef s_active fill:#ffd54f" in text
+        assert f"pending_2fa : this key: {NOTE}" in text
+        assert "note " not in text
+
+    def test_dot_highlights_and_notes_inside_the_state(self) -> None:
+        """A per-key DOT diagram fills the key's state and writes the note in its label, not beside it."""
+        text = _dot(highlight=State.PENDING_2FA, note=NOTE)
+        (node,) = [line for line in text.splitlines() if line.strip().startswith("pending_2fa [")]
+        assert 'fillcolor="#ffd54f"' in node
+        assert f"this key: {NOTE}" in node
+        assert "xlabel" not in text
+
+    def test_without_a_key_nothing_is_highlighted(self) -> None:
+        """The plain diagram's highlight style is the plain style."""
+        assert "#ffd54f" not in diagrams.mermaid()
+        assert "#ffd54f" not in _dot()
 
     def test_captions_follow_the_policy(self) -> None:
         """Edge captions use the policy's numbers."""
@@ -75,6 +130,88 @@ class TestPerKeyDiagram:
         text = diagrams.mermaid(Policy(code_ttl=timedelta(minutes=10), max_attempts=3))
         assert "right code within 10 min" in text
         assert "max 3 per code" in text
+
+
+def _arrows(text: str) -> list[tuple[str, str, str]]:
+    """(source, dest, caption) of each arrow of a Mermaid diagram, the start and end left out."""
+    found = re.findall(r"^\s*(\w+) --> (\w+): (.*)$", text, re.MULTILINE)
+    return [(s, d, c) for s, d, c in found]
+
+
+class _Model:
+    """A throwaway model for MACHINE: each guard is an attribute of its name."""
+
+    state: str
+
+
+def _moves_of_the_machine(
+    answers: dict[Condition, tuple[bool, ...]],
+) -> set[tuple[State, Action, State]]:
+    """Every (state, action, dest) MACHINE takes, triggered with each allowed answer of the guards."""
+    model = _Model()
+    MACHINE.add_model(model)
+    moves: set[tuple[State, Action, State]] = set()
+    try:
+        for state in State:
+            for action in MACHINE.get_triggers(state.value):
+                for values in itertools.product(*answers.values()):
+                    for guard, value in zip(answers, values, strict=True):
+                        setattr(model, guard.value, value)
+                    MACHINE.set_state(state.value, model=model)
+                    if getattr(model, "trigger")(action):  # noqa: B009 (bound by add_model)
+                        moves.add((state, Action(action), State(model.state)))
+    finally:
+        MACHINE.remove_model(model)
+    return moves
+
+
+class TestPicture:
+    def test_shared_actions_are_drawn_once(self) -> None:
+        """Remove is one arrow, from the shared box; no state has a loop; the box lists edit, reset and unlock."""
+        text = diagrams.mermaid()
+        arrows = _arrows(text)
+        assert [(s, d) for s, d, c in arrows if "remove" in c] == [(pictures.SHARED, "removed")]
+        assert [a for a in arrows if a[0] == a[1]] == []
+        assert "edit, reset_secret, unlock_activation keep the state" in text
+        assert len(arrows) == 8
+
+    def test_default_policy_sends_codes(self) -> None:
+        """Under the default policy enable goes through a code, and an edit of scope disables."""
+        captions = {(s, d): c for s, d, c in _arrows(diagrams.mermaid())}
+        assert "enable" in captions["disabled", "pending_2fa"]
+        assert ("disabled", "active") not in captions
+        assert "edit" in captions["active", "disabled"]
+
+    def test_api_policy_enables_directly(self) -> None:
+        """Under the API's policy enable goes straight to active and an edit keeps a key active."""
+        text = diagrams.mermaid(API_POLICY)
+        captions = {(s, d): c for s, d, c in _arrows(text)}
+        assert captions["disabled", "active"] == "enable: no code"
+        assert captions["secret_acknowledged", "active"] == "enable: no code"
+        assert "enable" not in captions["disabled", "pending_2fa"]
+        assert "edit" not in captions["active", "disabled"]
+        assert "direct_enable on, edit_deactivates off" in text
+        assert "unless an arrow says otherwise" not in text
+
+    @pytest.mark.parametrize("policy", [Policy(), API_POLICY], ids=["default", "api"])
+    def test_picture_is_what_the_machine_does(self, policy: Policy) -> None:
+        """Every move the machine makes under the policy is shown once (arrow, line in a state, or the shared box), and nothing else is."""
+        shown = pictures.picture(policy)
+        moves = _moves_of_the_machine(pictures.guard_answers(policy))
+        drawn: set[tuple[State, Action, State]] = set()
+        shared = shown.inside[pictures.SHARED][0]
+        for arrow in shown.arrows:
+            sources = LIVE_STATES if arrow.source == pictures.SHARED else (State(arrow.source),)
+            drawn |= {(s, a, arrow.dest) for s in sources for a, _ in arrow.reasons}
+        for state in LIVE_STATES:
+            lines = shown.inside.get(state.value, ())
+            drawn |= {(state, a, state) for a in Action if any(f"{a.value}:" in x for x in lines)}
+            drawn |= {(state, a, state) for a in Action if a.value in shared}
+        assert drawn == moves
+
+    def test_every_guard_is_answered_under_a_policy(self) -> None:
+        """Each guard is either settled by the policy or shown both ways."""
+        assert set(pictures.guard_answers(Policy())) == set(Condition)
 
 
 def _graph() -> dict[State, set[State]]:

@@ -1,23 +1,58 @@
-"""The lifecycle table: compiled from the one transitions machine, and equal to it."""
+"""The lifecycle table: compiled by triggering the one transitions machine, and equal to it.
+
+These tests trigger ``MACHINE`` themselves, on a model whose guards are named methods, and hold
+the table to what the machine does.
+"""
 
 from __future__ import annotations
 
+import inspect
 import itertools
+from typing import TYPE_CHECKING
 
 import pytest
-from transitions import MachineError
+from transitions import Machine, MachineError
 
 from keyturn import lifecycle
-from keyturn.lifecycle import ACTION_DOCS, MACHINE, ROUTES, Action, Condition, State, route
+from keyturn.lifecycle import (
+    ACTION_DOCS,
+    MACHINE,
+    ROUTES,
+    Action,
+    Condition,
+    LifecycleDefinitionError,
+    State,
+    destinations,
+    route,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
-class _Model:
-    """A throwaway model to trigger the shared machine with, never registered."""
+class _Key:
+    """A throwaway model for the shared machine: one named guard method per condition."""
 
-    def __init__(self, state: State, facts: dict[str, bool]) -> None:
-        self.state = state.value
-        for name, value in facts.items():
-            setattr(self, name, lambda v=value: v)
+    state: str
+
+    def __init__(self, facts: dict[str, bool]) -> None:
+        self.facts = facts
+
+    def code_accepted(self) -> bool:
+        """The code entered is the right one, in time."""
+        return self.facts["code_accepted"]
+
+    def came_from_disabled(self) -> bool:
+        """Activation started from disabled."""
+        return self.facts["came_from_disabled"]
+
+    def direct_enable(self) -> bool:
+        """The policy lets enable skip the code."""
+        return self.facts["direct_enable"]
+
+    def edit_deactivates(self) -> bool:
+        """The edit changes scope, whitelist or features, and the policy deactivates on that."""
+        return self.facts["edit_deactivates"]
 
 
 FACT_SETS = [
@@ -26,24 +61,81 @@ FACT_SETS = [
 ]
 
 
+@pytest.fixture(name="key")
+def _key() -> Iterator[_Key]:
+    """A model added to MACHINE for one test, and removed after it."""
+    key = _Key(dict.fromkeys(Condition, False))
+    MACHINE.add_model(key)
+    yield key
+    MACHINE.remove_model(key)
+
+
+def _trigger(key: _Key, state: State, action: Action, facts: dict[str, bool]) -> State | None:
+    """Where the machine takes ``key`` from ``state`` (``None``: refused, or no guard held)."""
+    key.facts = facts
+    MACHINE.set_state(state.value, model=key)
+    try:
+        moved = getattr(key, "trigger")(action.value)  # noqa: B009 (bound by add_model)
+    except MachineError:
+        return None
+    return State(key.state) if moved else None
+
+
 class TestCompiledTable:
+    def test_guard_methods_are_the_conditions(self) -> None:
+        """The test model has exactly one guard method per named condition."""
+        methods = {n for n, _ in inspect.getmembers(_Key, inspect.isfunction) if n[0] != "_"}
+        assert methods == {c.value for c in Condition}
+
+    def test_every_edge_triggers_on_the_machine(self, key: _Key) -> None:
+        """Each edge, triggered on the machine with its guard holding, lands where it says, and route() agrees."""
+        for edge in lifecycle.edges():
+            for facts in FACT_SETS:
+                if edge.when is not None and not facts[edge.when]:
+                    continue
+                if edge.unless is not None and facts[edge.unless]:
+                    continue
+                assert _trigger(key, edge.source, edge.action, facts) is edge.dest, edge
+                assert route(edge.source, edge.action, facts.__getitem__) is edge.dest, edge
+
     @pytest.mark.parametrize("state", list(State))
     @pytest.mark.parametrize("action", [a for a in Action if a is not Action.CREATE])
-    def test_route_agrees_with_triggering_the_machine(self, state: State, action: Action) -> None:
+    def test_route_agrees_with_triggering_the_machine(
+        self, key: _Key, state: State, action: Action
+    ) -> None:
         """For every state, action and combination of facts, route() answers what the machine does."""
         for facts in FACT_SETS:
-            model = _Model(state, facts)
-            try:
-                moved = MACHINE.events[action.value].trigger(model)
-            except MachineError:
-                expected = None
-            else:
-                expected = State(model.state) if moved else None
+            expected = _trigger(key, state, action, facts)
             assert route(state, action, facts.__getitem__) == expected, facts
 
     def test_machine_has_no_models(self) -> None:
-        """The process-wide machine is a definition only: nothing is ever added to it."""
+        """The process-wide machine keeps no model: compiling the table removed its probe."""
         assert MACHINE.models == []
+
+    def test_two_deciding_guards_are_refused(self) -> None:
+        """A machine where two guards decide one action from one state cannot be compiled."""
+        machine = Machine(
+            model=None,
+            states=[s.value for s in State],
+            transitions=[
+                {
+                    "trigger": "enable",
+                    "source": "disabled",
+                    "dest": "active",
+                    "conditions": ["direct_enable"],
+                },
+                {
+                    "trigger": "enable",
+                    "source": "disabled",
+                    "dest": "pending_2fa",
+                    "conditions": ["code_accepted"],
+                },
+            ],
+            initial="created",
+            auto_transitions=False,
+        )
+        with pytest.raises(LifecycleDefinitionError, match="no single guard decides"):
+            lifecycle._compile(machine)
 
     def test_removed_is_terminal(self) -> None:
         """No action leads out of removed."""
@@ -59,14 +151,22 @@ class TestCompiledTable:
         assert set(ACTION_DOCS) == set(Action)
 
     def test_every_edge_is_in_the_table(self) -> None:
-        """Every declared edge is reachable through the compiled table."""
+        """Every declared edge's destination is one the compiled table can route to."""
         for e in lifecycle.edges():
-            assert any(dest is e.dest for _, _, dest in ROUTES[e.source, e.action])
+            assert e.dest in destinations(e.source, e.action), e
+
+    def test_table_holds_only_declared_edges(self) -> None:
+        """Every destination in the table is a declared edge: the machine adds nothing."""
+        declared = {(e.source, e.action, e.dest) for e in lifecycle.edges()}
+        for state, action in ROUTES:
+            for dest in destinations(state, action):
+                assert (state, action, dest) in declared
 
     def test_unknown_pair_routes_nowhere(self) -> None:
         """An action with no edge out of a state routes to None."""
         assert route(State.CREATED, Action.VERIFY_CODE) is None
         assert route(State.ACTIVE, Action.ENABLE) is None
+        assert destinations(State.ACTIVE, Action.ENABLE) == frozenset()
 
     def test_conditional_edge_without_facts_routes_nowhere(self) -> None:
         """An action whose edges all need a condition routes nowhere when no facts are given."""

@@ -52,6 +52,8 @@ def test_optional_dependencies_stay_optional() -> None:
         "uvicorn",
         "websockets",
         "pygraphviz",
+        "graphviz",
+        "playwright",
         "aiosmtpd",
         "statemachine",
         "httpx",

@@ -27,6 +27,7 @@ from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.notifiers import UnconfiguredNotifier
 from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
 from keyturn.lifecycle import ACTION_DOCS, Action, State
+from keyturn.policy import Policy
 from keyturn.sealing import key_id_of
 from keyturn.service import UNSET
 
@@ -354,15 +355,23 @@ def _cmd_relay(app: _App) -> None:
     relay.run_forever(interval=app.args.interval)
 
 
+#: The policies ``keyturn diagram --policy`` draws under: the library's default, or the API's.
+_DIAGRAM_POLICIES: Final = {"default": Policy(), "api": wiring.API_POLICY}
+
+
 def _cmd_diagram(app: _App) -> None:
     a = app.args
     if a.update is not None:
         folder = Path(a.update)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, text in diagrams.render_all().items():
-            (folder / name).write_text(text)
+        for name, content in diagrams.render_all().items():
+            if isinstance(content, bytes):
+                (folder / name).write_bytes(content)
+            else:
+                (folder / name).write_text(content)
             print(f"wrote {folder / name}", file=sys.stderr)
         return
+    policy = _DIAGRAM_POLICIES[a.policy]
     highlight: State | None = None
     note = ""
     if a.key is not None:
@@ -374,16 +383,16 @@ def _cmd_diagram(app: _App) -> None:
             resend = max(0, int((key.pending.resend_at - now).total_seconds()))
             note = f"code valid {left} s more, resend in {resend} s"
     if a.format == "mermaid":
-        out = diagrams.mermaid(highlight=highlight, note=note)
+        out = diagrams.mermaid(policy, highlight=highlight, note=note)
     else:
-        out = diagrams.dot(highlight=highlight, note=note)
+        out = diagrams.dot(policy, highlight=highlight, note=note)
         if a.format == "svg":
             out = diagrams.svg(out)
     if a.output:
         Path(a.output).write_text(out)
         print(f"wrote {a.output}", file=sys.stderr)
     elif app.args.json:
-        app.emit({"format": a.format, "key": a.key, "diagram": out}, "")
+        app.emit({"format": a.format, "key": a.key, "policy": a.policy, "diagram": out}, "")
     else:
         sys.stdout.write(out)
 
@@ -644,10 +653,22 @@ def _parser() -> argparse.ArgumentParser:
     rl.set_defaults(run=_cmd_relay)
     d = add("diagram", "draw the lifecycle")
     d.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    d.add_argument(
+        "--policy",
+        choices=list(_DIAGRAM_POLICIES),
+        default="default",
+        help="draw the edges a policy decides (enable, edit) as under this policy: the "
+        "library's default, or the API's (keyturn serve: enable is direct, edits keep a key "
+        "active)",
+    )
     d.add_argument("--key", type=int, help="highlight this key's state")
     d.add_argument("--owner")
     d.add_argument("-o", "--output", help="write to this file")
-    d.add_argument("--update", metavar="DIR", help="regenerate every committed diagram in DIR")
+    d.add_argument(
+        "--update",
+        metavar="DIR",
+        help="regenerate every committed diagram in DIR (Mermaid, DOT, SVG, PNG; default policy)",
+    )
     d.set_defaults(run=_cmd_diagram)
     sv = add("serve", "serve the Deribit-compatible API and the portal over HTTP (extra: server)")
     sv.add_argument("--host", default="127.0.0.1")

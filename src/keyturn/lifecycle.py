@@ -1,20 +1,22 @@
 """The key lifecycle: every state, every action, every edge.
 
-Everything that decides where a key may go lives here, and nowhere else.
+Everything that decides where a key may go lives here, and nowhere else. Rules of this module
+(after h11's ``_state.py``):
 
-Rules of this module (after h11's ``_state.py``):
-
-* The edges are defined once, in ``_EDGES``. From them one ``transitions`` machine is built for
-  the whole process (``MACHINE``, ``model=None``; no model is ever added to it), and from that
-  machine the lookup table ``ROUTES`` is compiled at import. The service, the diagrams and the
-  docs all read the machine or the table compiled from it, so they cannot disagree.
-* Triggering a ``transitions`` event costs about 10 µs; a dict lookup costs a fraction of one.
-  The hot path therefore asks :func:`route`, which reads ``ROUTES``; a test checks, for every
-  state and action, that ``ROUTES`` answers what triggering ``MACHINE`` answers.
-* An edge may carry a *condition*, a named fact about the request (``code_accepted``,
-  ``direct_enable``...). The caller computes the facts; this module only picks the first edge
-  whose condition holds. Time rules and counters are not conditions: they refuse the action
-  outright, and live in :mod:`keyturn.time_rules` and :mod:`keyturn.decisions`.
+* The edges are defined once, in ``_EDGES``, and one ``transitions`` machine is built from them
+  for the whole process (``MACHINE``, ``model=None``). At import the machine is *triggered* for
+  every state, action and answer of the guards, on a throwaway model, and where it went is kept
+  in the lookup table ``ROUTES``. :mod:`keyturn.diagrams` has a ``GraphMachine`` draw the same
+  answers. The service, the diagrams and the docs cannot disagree with the machine.
+* Triggering a ``transitions`` event costs about 10 µs; a dict lookup a fraction of one. The hot
+  path asks :func:`route`, which reads ``ROUTES`` and never touches a machine.
+* A *guard* (:class:`Condition`) is a named fact about a request (``code_accepted``...), named
+  once, in :class:`Condition`, and attached to its edges by that name: the machine asks the
+  model's method (or attribute) of that name. At most one guard decides between the edges of one
+  action from one state, so a route is a guard and its two answers. Time rules and counters are
+  not guards: they refuse outright, in :mod:`keyturn.time_rules` and :mod:`keyturn.decisions`.
+* Only ``transitions``' documented API is used: ``Machine(...)`` with transition dicts,
+  ``get_triggers``, ``add_model``/``remove_model``, ``set_state`` and the model's ``trigger``.
 * No I/O, no clock, no policy values here. Labels that mention numbers are templates, filled in
   from a :class:`~keyturn.policy.Policy` by whoever draws them.
 """
@@ -22,13 +24,14 @@ Rules of this module (after h11's ``_state.py``):
 from __future__ import annotations
 
 import enum
+import itertools
 from typing import TYPE_CHECKING, Final
 
 import attrs
 from transitions import Machine
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 
 class State(enum.StrEnum):
@@ -60,7 +63,7 @@ class Action(enum.StrEnum):
 
 
 class Condition(enum.StrEnum):
-    """Facts about a request that choose between edges of one action."""
+    """The guards: facts about a request that choose between the edges of one action."""
 
     CODE_ACCEPTED = "code_accepted"
     CAME_FROM_DISABLED = "came_from_disabled"
@@ -104,6 +107,15 @@ class Edge:
     unless: Condition | None = None
     label: str = ""
 
+    def config(self) -> dict[str, str | list[str]]:
+        """This edge as ``transitions`` takes a transition: the guard attached by its name."""
+        config: dict[str, str | list[str]] = {"trigger": self.action.value}
+        config |= {"source": self.source.value, "dest": self.dest.value}
+        for key, guard in (("conditions", self.when), ("unless", self.unless)):
+            if guard is not None:
+                config[key] = [guard.value]
+        return config
+
 
 def _from_each(
     action: Action, sources: tuple[State, ...], *, to: State | None = None, label: str = ""
@@ -112,91 +124,61 @@ def _from_each(
     return [Edge(action, s, to if to is not None else s, label=label) for s in sources]
 
 
+def _guarded(
+    action: Action,
+    source: State,
+    guard: Condition,
+    held: tuple[State, str],
+    otherwise: tuple[State, str],
+) -> list[Edge]:
+    """The two edges of ``action`` from ``source``: ``(dest, label)`` if ``guard`` holds, or not."""
+    return [
+        Edge(action, source, held[0], when=guard, label=held[1]),
+        Edge(action, source, otherwise[0], unless=guard, label=otherwise[1]),
+    ]
+
+
+_P, _CODE_SENT = State.PENDING_2FA, "code sent, valid {code_ttl}"
+_WAITING = (State.SECRET_ACKNOWLEDGED, State.DISABLED)  # where activation can start
+_RESEND = "after {resend_after}, max {max_sends} per {send_window}"
+
 _EDGES: Final[tuple[Edge, ...]] = (
     Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, State.SECRET_ACKNOWLEDGED, label="secret saved"),
-    Edge(
-        Action.REQUEST_ACTIVATION,
-        State.SECRET_ACKNOWLEDGED,
-        State.PENDING_2FA,
-        label="code sent, valid {code_ttl}",
-    ),
-    Edge(
-        Action.REQUEST_ACTIVATION,
-        State.DISABLED,
-        State.PENDING_2FA,
-        label="code sent, valid {code_ttl}",
-    ),
-    Edge(
-        Action.RESEND_CODE,
-        State.PENDING_2FA,
-        State.PENDING_2FA,
-        label="resend after {resend_after}, max {max_sends} per {send_window}",
-    ),
-    Edge(
+    *_from_each(Action.REQUEST_ACTIVATION, _WAITING, to=_P, label=_CODE_SENT),
+    Edge(Action.RESEND_CODE, _P, _P, label=_RESEND),
+    *_guarded(
         Action.VERIFY_CODE,
-        State.PENDING_2FA,
-        State.ACTIVE,
-        when=Condition.CODE_ACCEPTED,
-        label="right code within {code_ttl}",
+        _P,
+        Condition.CODE_ACCEPTED,
+        (State.ACTIVE, "right code within {code_ttl}"),
+        (_P, "wrong code, max {max_attempts} per code"),
     ),
-    Edge(
-        Action.VERIFY_CODE,
-        State.PENDING_2FA,
-        State.PENDING_2FA,
-        unless=Condition.CODE_ACCEPTED,
-        label="wrong code, max {max_attempts} per code",
-    ),
-    Edge(
+    *_guarded(
         Action.CANCEL_ACTIVATION,
-        State.PENDING_2FA,
-        State.DISABLED,
-        when=Condition.CAME_FROM_DISABLED,
-        label="dialog closed",
-    ),
-    Edge(
-        Action.CANCEL_ACTIVATION,
-        State.PENDING_2FA,
-        State.SECRET_ACKNOWLEDGED,
-        unless=Condition.CAME_FROM_DISABLED,
-        label="dialog closed",
+        _P,
+        Condition.CAME_FROM_DISABLED,
+        (State.DISABLED, "dialog closed"),
+        (State.SECRET_ACKNOWLEDGED, "dialog closed"),
     ),
     Edge(Action.DISABLE, State.ACTIVE, State.DISABLED, label="at once"),
-    Edge(
-        Action.ENABLE,
-        State.SECRET_ACKNOWLEDGED,
-        State.ACTIVE,
-        when=Condition.DIRECT_ENABLE,
-        label="direct enable (policy)",
+    *(
+        edge
+        for source in _WAITING
+        for edge in _guarded(
+            Action.ENABLE,
+            source,
+            Condition.DIRECT_ENABLE,
+            (State.ACTIVE, "no code"),
+            (_P, _CODE_SENT),
+        )
     ),
-    Edge(
-        Action.ENABLE,
-        State.SECRET_ACKNOWLEDGED,
-        State.PENDING_2FA,
-        unless=Condition.DIRECT_ENABLE,
-        label="code sent, valid {code_ttl}",
-    ),
-    Edge(
-        Action.ENABLE,
-        State.DISABLED,
-        State.ACTIVE,
-        when=Condition.DIRECT_ENABLE,
-        label="direct enable (policy)",
-    ),
-    Edge(
-        Action.ENABLE,
-        State.DISABLED,
-        State.PENDING_2FA,
-        unless=Condition.DIRECT_ENABLE,
-        label="code sent, valid {code_ttl}",
-    ),
-    Edge(
+    *_guarded(
         Action.EDIT,
         State.ACTIVE,
-        State.DISABLED,
-        when=Condition.EDIT_DEACTIVATES,
-        label="scope, whitelist or features changed",
+        Condition.EDIT_DEACTIVATES,
+        (State.DISABLED, "scope, whitelist or features changed"),
+        (State.ACTIVE, ""),
     ),
-    Edge(Action.EDIT, State.ACTIVE, State.ACTIVE, unless=Condition.EDIT_DEACTIVATES),
     *_from_each(Action.EDIT, tuple(s for s in LIVE_STATES if s is not State.ACTIVE)),
     *_from_each(Action.RESET_SECRET, LIVE_STATES),
     *_from_each(Action.UNLOCK_ACTIVATION, LIVE_STATES),
@@ -209,47 +191,77 @@ def edges() -> tuple[Edge, ...]:
     return _EDGES
 
 
-def _build_machine() -> Machine:
-    machine = Machine(
-        model=None,
-        states=[s.value for s in State],
-        initial=INITIAL.value,
-        auto_transitions=False,
-        ignore_invalid_triggers=False,
-    )
-    for e in _EDGES:
-        machine.add_transition(
-            e.action.value,
-            e.source.value,
-            e.dest.value,
-            conditions=[e.when.value] if e.when else None,
-            unless=[e.unless.value] if e.unless else None,
-        )
-    return machine
+#: The one machine of the process: the definition the table is compiled from, by triggering it.
+MACHINE: Final = Machine(
+    model=None,
+    states=[s.value for s in State],
+    transitions=[e.config() for e in _EDGES],
+    initial=INITIAL.value,
+    auto_transitions=False,
+    ignore_invalid_triggers=False,
+)
 
 
-#: The one machine of the process. It has no models: it is the definition the table is read from.
-MACHINE: Final = _build_machine()
-
-_Route = tuple[tuple[str | None, bool, State], ...]
+class LifecycleDefinitionError(Exception):
+    """The edges break a rule of this module: a programming error, raised at import."""
 
 
-def _compile(machine: Machine) -> dict[tuple[State, Action], _Route]:
-    """Read every transition back out of ``machine`` into ``{(state, action): options}``."""
-    table: dict[tuple[State, Action], _Route] = {}
-    for name, event in machine.events.items():
-        action = Action(name)
-        for source, transitions in event.transitions.items():
-            options: list[tuple[str | None, bool, State]] = []
-            for t in transitions:
-                conds = [(str(c.func), bool(c.target)) for c in t.conditions]
-                cond, target = conds[0] if conds else (None, True)
-                options.append((cond, target, State(str(t.dest))))
-            table[State(source), action] = tuple(options)
+class _Probe:
+    """A throwaway model to trigger ``MACHINE`` on; each guard is an attribute of its name.
+
+    ``transitions`` takes a guard attribute that is not callable as its value.
+    """
+
+    state: str
+    trigger: Callable[[str], bool]  # bound by ``add_model``
+
+
+#: A route: the guard that decides (or ``None``), where the action goes when it holds and where
+#: when it does not (``None``: nowhere). Without a guard, both are the one destination.
+Route = tuple[Condition | None, State | None, State | None]
+
+
+def _compile(machine: Machine) -> dict[tuple[State, Action], Route]:
+    """Trigger ``machine`` for every state, action and answer of the guards; keep where it went."""
+    probe = _Probe()
+    machine.add_model(probe, initial=INITIAL.value)
+    answers = [
+        dict(zip(Condition, values, strict=True))
+        for values in itertools.product((True, False), repeat=len(Condition))
+    ]
+
+    def outcome(state: State, action: Action, answer: Mapping[Condition, bool]) -> State | None:
+        for guard, value in answer.items():
+            setattr(probe, guard.value, value)
+        machine.set_state(state.value, model=probe)
+        return State(probe.state) if probe.trigger(action.value) else None
+
+    table: dict[tuple[State, Action], Route] = {}
+    try:
+        for state in State:
+            for action in map(Action, machine.get_triggers(state.value)):
+                seen = [(a, outcome(state, action, a)) for a in answers]
+                table[state, action] = _route_of(state, action, seen)
+    finally:
+        machine.remove_model(probe)
     return table
 
 
-#: ``{(state, action): ((condition or None, must_hold, dest), ...)}``, compiled from ``MACHINE``.
+def _route_of(
+    state: State, action: Action, seen: Sequence[tuple[Mapping[Condition, bool], State | None]]
+) -> Route:
+    """The one guard (or none) that explains every outcome ``seen``; more is refused."""
+    for guard in (None, *Condition):
+        held = {dest for a, dest in seen if guard is None or a[guard]}
+        otherwise = {dest for a, dest in seen if guard is not None and not a[guard]}
+        if len(held) == 1 and len(otherwise) <= 1:
+            dest = held.pop()
+            return guard, dest, otherwise.pop() if otherwise else dest
+    msg = f"{action} from {state}: no single guard decides where it goes"
+    raise LifecycleDefinitionError(msg)
+
+
+#: ``{(state, action): (guard or None, dest when it holds, dest when not)}``, from ``MACHINE``.
 ROUTES: Final = _compile(MACHINE)
 
 
@@ -263,16 +275,25 @@ def sources_of(action: Action) -> tuple[State, ...]:
     return tuple(s for s in State if (s, action) in ROUTES)
 
 
-def route(state: State, action: Action, facts: Callable[[str], bool] | None = None) -> State | None:
-    """Where ``action`` takes a key in ``state``: the first edge whose condition holds.
+def destinations(state: State, action: Action) -> frozenset[State]:
+    """Every state ``action`` can lead to from ``state``, whatever its guard answers."""
+    _, held, otherwise = ROUTES.get((state, action), (None, None, None))
+    return frozenset(d for d in (held, otherwise) if d is not None)
 
-    ``facts(condition_name)`` answers the conditions; it is asked only when an edge has one.
-    ``None`` means the action has no edge out of ``state`` (or no condition held).
+
+def route(state: State, action: Action, facts: Callable[[str], bool] | None = None) -> State | None:
+    """Where ``action`` takes a key in ``state``, as the machine answered for these facts.
+
+    ``facts(guard_name)`` answers the route's guard; it is asked only when there is one.
+    ``None`` means the action has no edge out of ``state`` (or none whose guard holds, or the
+    route has a guard and no facts were given).
     """
-    options = ROUTES.get((state, action))
-    if options is None:
+    found = ROUTES.get((state, action))
+    if found is None:
         return None
-    for cond, must_hold, dest in options:
-        if cond is None or (facts is not None and facts(cond) is must_hold):
-            return dest
-    return None
+    guard, when_held, otherwise = found
+    if guard is None:
+        return when_held
+    if facts is None:
+        return None
+    return when_held if facts(guard) else otherwise

@@ -1,0 +1,167 @@
+"""What a picture of the lifecycle shows under a policy: arrows, and the lines in each box.
+
+Decided from the machine's answers (``ROUTES``, compiled by triggering
+:data:`~keyturn.lifecycle.MACHINE`): a guard the policy settles (``direct_enable``;
+``edit_deactivates`` when it is off) is answered by the policy, a guard about the request is
+shown both ways. Actions that keep a state are listed inside it, as UML lists internal
+transitions, rather than drawn as loops; what every live state shares is listed once, in the
+``SHARED`` box, with one arrow for ``remove``. This module decides what is shown and draws
+nothing: :mod:`keyturn.diagrams` has ``transitions`` draw it. No I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from keyturn.lifecycle import LIVE_STATES, ROUTES, Action, Condition, State
+from keyturn.lifecycle import edges as lifecycle_edges
+from keyturn.policy import Policy
+
+#: Where the drawing puts the states: a key's way toward ``active``. The box standing for every
+#: live state comes before ``removed``, so its one ``remove`` arrow points forward too.
+SHARED: Final = "any_live_state"
+ORDER: Final = (
+    State.CREATED,
+    State.SECRET_ACKNOWLEDGED,
+    State.DISABLED,
+    State.PENDING_2FA,
+    State.ACTIVE,
+    SHARED,
+    State.REMOVED,
+)
+
+
+def guard_answers(policy: Policy) -> dict[Condition, tuple[bool, ...]]:
+    """How each guard can answer under ``policy``. The README's table shows the first answer."""
+    return {
+        Condition.CODE_ACCEPTED: (True, False),
+        Condition.CAME_FROM_DISABLED: (False, True),
+        Condition.DIRECT_ENABLE: (policy.direct_enable,),
+        Condition.EDIT_DEACTIVATES: (True, False) if policy.edit_deactivates else (False,),
+    }
+
+
+def policy_caption(policy: Policy) -> str:
+    """The policy switches a picture is drawn under, in one line."""
+    on = {True: "on", False: "off"}
+    return (
+        f"policy: direct_enable {on[policy.direct_enable]}, "
+        f"edit_deactivates {on[policy.edit_deactivates]}"
+    )
+
+
+@attrs.frozen
+class Arrow:
+    """One arrow of a picture: from a state (or the shared box) to another state, and why."""
+
+    source: str
+    dest: State
+    reasons: tuple[tuple[Action, str], ...]  # (action, its caption under the policy)
+
+    def caption(self, newline: str, width: int, line_width: int) -> str:
+        """``action: why`` lines, actions sharing a why on one line.
+
+        An arrow with one why longer than ``width`` puts its actions above it; with several,
+        each line is wrapped at ``line_width``.
+        """
+        whys: dict[str, list[str]] = {}
+        for action, why in self.reasons:
+            whys.setdefault(why, []).append(action.value)
+        lines = [": ".join(filter(None, (", ".join(acts), why))) for why, acts in whys.items()]
+        if len(whys) == 1 and len(lines[0]) > width:
+            ((why, actions),) = whys.items()
+            return newline.join((", ".join(actions), *wrap(why, width)))
+        return newline.join(part for line in lines for part in wrap(line, line_width))
+
+
+@attrs.frozen
+class Picture:
+    """What a picture shows: the arrows between states, and what each box lists inside.
+
+    Actions that keep a state are listed inside it (as UML lists internal transitions), not
+    drawn as loops; those every live state shares are listed once, in the ``SHARED`` box.
+    """
+
+    arrows: tuple[Arrow, ...]
+    inside: dict[str, tuple[str, ...]]
+
+
+def picture(policy: Policy) -> Picture:
+    """The arrows ``MACHINE`` takes under ``policy``, with what every live state shares boxed."""
+    answers, words = guard_answers(policy), policy.describe()
+    labels = {(e.source, e.action, e.dest): e.label for e in lifecycle_edges()}
+    taken: list[tuple[State, Action, State]] = []
+    for (state, action), (guard, held, otherwise) in ROUTES.items():
+        options = [held] if guard is None else [held if a else otherwise for a in answers[guard]]
+        taken += [(state, action, d) for d in dict.fromkeys(options) if d is not None]
+
+    def sources(action: Action, dest: State | None) -> set[State]:
+        return {s for s, a, d in taken if a is action and d is (s if dest is None else dest)}
+
+    def why(state: State, action: Action, dest: State) -> str:
+        return labels[state, action, dest].format(**words)
+
+    live = set(LIVE_STATES)
+    stays = [a for a in Action if sources(a, None) == live]
+    leaves = [(a, d) for a in Action for d in State if d not in live and sources(a, d) == live]
+    merged: dict[tuple[str, State], list[tuple[Action, str]]] = {}
+    inside: dict[str, list[str]] = {}
+    for state, action, dest in taken:
+        if (action in stays and dest is state) or (action, dest) in leaves:
+            continue
+        reason = (action, why(state, action, dest))
+        if dest is state:
+            inside.setdefault(state.value, []).append(": ".join(filter(None, reason)))
+        else:
+            merged.setdefault((state.value, dest), []).append(reason)
+    for action, dest in leaves:
+        merged.setdefault((SHARED, dest), []).append((action, why(LIVE_STATES[0], action, dest)))
+    order = [str(s) for s in ORDER]
+    arrows = sorted(
+        (Arrow(s, d, tuple(r)) for (s, d), r in merged.items()),
+        key=lambda a: (order.index(a.source), order.index(a.dest)),
+    )
+    unless = any(a in stays for arrow in arrows for a, _ in arrow.reasons)
+    shared = ", ".join(a.value for a in stays) + " keep the state"
+    inside[SHARED] = [shared + (", unless an arrow says otherwise" if unless else "")]
+    return Picture(tuple(arrows), {k: tuple(v) for k, v in inside.items()})
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` broken at spaces into as few lines as ``width`` allows, as even as they can be."""
+    words = text.split()
+
+    def greedy(limit: int) -> list[str]:
+        lines = [""]
+        for word in words:
+            if lines[-1] and len(lines[-1]) + 1 + len(word) > limit:
+                lines.append("")
+            lines[-1] = f"{lines[-1]} {word}".strip()
+        return lines
+
+    fewest = len(greedy(width))
+    return next(lines for limit in range(1, width + 1) if len(lines := greedy(limit)) == fewest)
+
+
+def markdown_table(policy: Policy | None = None) -> str:
+    """The README's table: for each state, what each action does (default policy)."""
+    answers = guard_answers(policy or Policy())
+    actions = [a for a in Action if a is not Action.CREATE]
+    header = "| state | " + " | ".join(f"`{a.value}`" for a in actions) + " |"
+    rule = "|---" * (len(actions) + 1) + "|"
+    rows = [header, rule]
+    for s in State:
+        cells = []
+        for a in actions:
+            guard, held, otherwise = ROUTES.get((s, a), (None, None, None))
+            dest = held if guard is None or answers[guard][0] else otherwise
+            if dest is None:
+                cells.append("refused")
+            elif dest is s:
+                cells.append("stays")
+            else:
+                cells.append(f"→ `{dest.value}`")
+        rows.append(f"| `{s.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
