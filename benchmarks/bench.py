@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from keyturn import Policy, State, wiring
-from keyturn import decisions as core
 from keyturn.adapters import codec
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.core import decisions as core
 from keyturn.testing import InMemoryKeyStore, key_in_state, make_service
 
 if TYPE_CHECKING:

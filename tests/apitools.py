@@ -25,7 +25,7 @@ from keyturn import Policy, State, wiring
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.api import server as api_server
-from keyturn.sealing import SecretBox
+from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 
 if TYPE_CHECKING:

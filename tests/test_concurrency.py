@@ -30,15 +30,15 @@ from keyturn import (
 )
 from keyturn.adapters.clocks import ManualClock
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.lifecycle import destinations
+from keyturn.core.lifecycle import destinations
 from keyturn.testing import RecordingNotifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from keyturn.core.records import ApiKey
     from keyturn.ports import KeyStore
-    from keyturn.records import ApiKey
 
 POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
 SERVER_KEY = bytes(range(32))

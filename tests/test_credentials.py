@@ -28,7 +28,7 @@ from websockets.sync.client import connect
 from apitools import MASTER, call, serving, ws_ask
 from keyturn import Policy, State, wiring
 from keyturn.adapters.memory import InMemoryKeyStore
-from keyturn.errors import ActionNotAllowed
+from keyturn.core.errors import ActionNotAllowed
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state
 from keyturn.testing.signing import (
     ed25519_key,

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from keyturn import Policy, State, decisions
-from keyturn.errors import ActionNotAllowed
-from keyturn.records import ApiKey
-from keyturn.scope import Scope
+from keyturn import Policy, State
+from keyturn.core import decisions
+from keyturn.core.errors import ActionNotAllowed
+from keyturn.core.records import ApiKey
+from keyturn.core.scope import Scope
 from keyturn.validation import ip_whitelist
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from keyturn import KeyService, Policy, State, diagrams, pictures
-from keyturn.lifecycle import (
+from keyturn.core.lifecycle import (
     ACTION_DOCS,
     INITIAL,
     LIVE_STATES,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import keyturn
-from keyturn import errors
+from keyturn.core import errors
 from keyturn.http_errors import RULES, http_error, wait_text
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

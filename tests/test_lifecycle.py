@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 from transitions import Machine, MachineError
 
-from keyturn import lifecycle
-from keyturn.lifecycle import (
+from keyturn.core import lifecycle
+from keyturn.core.lifecycle import (
     ACTION_DOCS,
     MACHINE,
     ROUTES,

@@ -29,11 +29,11 @@ from keyturn import (
 )
 from keyturn.adapters.notifiers import LoggingNotifier, RecordingNotifier
 from keyturn.adapters.totp import TotpVerifier
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
 from keyturn.testing import ManualClock, make_service
 
 if TYPE_CHECKING:
-    from keyturn.records import Notification
+    from keyturn.core.records import Notification
 
 SOURCE = Path(keyturn.__file__).parent
 #: Fields a ``LogRecord`` has, or ``logging`` adds: an ``extra`` may not use them.

@@ -26,7 +26,7 @@ from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import LoggingNotifier, RecordingNotifier
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.totp import TotpVerifier
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
 from keyturn.testing import KnownCodeVerifier, ManualClock, make_service
 
 if TYPE_CHECKING:

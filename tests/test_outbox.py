@@ -10,8 +10,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from keyturn import KeyService, State
+from keyturn.crypto.sealing import SealError
 from keyturn.outbox import CodeSeal
-from keyturn.sealing import SealError
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
 from keyturn.testing.contract import T0, code_notice, creation, new_key
 

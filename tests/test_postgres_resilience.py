@@ -30,7 +30,7 @@ from keyturn import State, StoreError, wiring
 from keyturn.adapters.postgres import PostgresKeyStore
 from keyturn.adapters.postgres_async import AsyncPostgresKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter
-from keyturn.sealing import SecretBox
+from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ def test_all_is_sorted_and_importable() -> None:
 
 
 def test_every_error_is_exported() -> None:
-    """Every error class defined in keyturn.errors is part of the public API."""
-    from keyturn import errors  # noqa: PLC0415
+    """Every error class defined in keyturn.core.errors is part of the public API."""
+    from keyturn.core import errors  # noqa: PLC0415
 
     defined = {
         n

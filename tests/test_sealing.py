@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from keyturn.errors import InvalidInput
-from keyturn.sealing import SealError, SecretBox, key_id_of
+from keyturn.core.errors import InvalidInput
+from keyturn.crypto.sealing import SealError, SecretBox, key_id_of
 
 SECRET = "s3cr3t-value-that-must-not-leak-0123456789"
 

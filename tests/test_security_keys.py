@@ -22,7 +22,7 @@ from keyturn import (
     SecurityKeyRequired,
 )
 from keyturn.adapters.totp import TotpVerifier
-from keyturn.sealing import SecretBox
+from keyturn.crypto.sealing import SecretBox
 from keyturn.security_keys import call_digest
 from keyturn.testing import ManualClock, make_service
 

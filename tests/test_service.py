@@ -29,7 +29,7 @@ from keyturn import (
     QuotaExceeded,
     State,
 )
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
 from keyturn.ports import IssuedCode
 from keyturn.testing import (
     InMemoryKeyStore,

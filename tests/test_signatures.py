@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from structlog.testing import capture_logs
 
 from keyturn import AuthenticationFailed, InvalidInput, State, signatures
-from keyturn.sealing import SecretBox
+from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.signing import (
     ed25519_key,

@@ -138,7 +138,7 @@ def _pending(service: KeyService, owner: str) -> int:
 def _event(owner: str) -> Any:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from keyturn.records import Notification, NotificationKind  # noqa: PLC0415
+    from keyturn.core.records import Notification, NotificationKind  # noqa: PLC0415
 
     return Notification(
         id="n1",

@@ -11,7 +11,7 @@ import pytest
 
 from keyturn import SecurityKey, State, StoreError
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.records import Session
+from keyturn.core.records import Session
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.contract import KeyStoreContract
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from keyturn import ActionNotAllowed, KeyService, State
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
 from keyturn.testing import RecordingNotifier, key_in_state
 
 Perform = Callable[[KeyService, int, RecordingNotifier], Any]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from keyturn import InvalidInput, KeyService, Policy, Scope, State
-from keyturn.scope import Level
+from keyturn.core.scope import Level
 from keyturn.testing import InMemoryKeyStore, key_in_state
 
 GOOD = {"owner": "alice", "name": "k1", "max_scope": "account:read"}
@@ -147,7 +147,7 @@ class TestPolicy:
 
     def test_confirm_takes_any_collection_of_actions(self) -> None:
         """Confirm accepts a set, list or frozenset of actions or action names."""
-        from keyturn.lifecycle import Action  # noqa: PLC0415
+        from keyturn.core.lifecycle import Action  # noqa: PLC0415
 
         expected = frozenset({Action.CREATE, Action.REMOVE})
         assert Policy(confirm={Action.CREATE, Action.REMOVE}).confirm == expected

@@ -2,11 +2,11 @@
 
 Create a key, show its secret once, have the person acknowledge it, activate it with a code sent
 to them, disable, enable, edit, reset and remove it. Start with :class:`KeyService`; the states
-and actions are in :mod:`keyturn.lifecycle`, the ports in :mod:`keyturn.ports`, ready adapters in
-:mod:`keyturn.adapters`, and fakes for your tests in :mod:`keyturn.testing`.
+and actions are in :mod:`keyturn.core.lifecycle`, the ports in :mod:`keyturn.ports`, ready
+adapters in :mod:`keyturn.adapters`, and fakes for your tests in :mod:`keyturn.testing`.
 """
 
-from keyturn.errors import (
+from keyturn.core.errors import (
     ActionNotAllowed,
     ActivationLocked,
     AuthenticationFailed,
@@ -28,11 +28,9 @@ from keyturn.errors import (
     SendLimitReached,
     StoreError,
 )
-from keyturn.hashing import SecretHasher
-from keyturn.lifecycle import Action, State
-from keyturn.outbox import CodeSeal, OutboxRelay, RelayReport
-from keyturn.policy import Policy
-from keyturn.records import (
+from keyturn.core.lifecycle import Action, State
+from keyturn.core.policy import Policy
+from keyturn.core.records import (
     ApiKey,
     Confirmation,
     HistoryEntry,
@@ -44,7 +42,9 @@ from keyturn.records import (
     SecurityKey,
     SecurityKeyEnrollment,
 )
-from keyturn.scope import Scope
+from keyturn.core.scope import Scope
+from keyturn.crypto.hashing import SecretHasher
+from keyturn.outbox import CodeSeal, OutboxRelay, RelayReport
 from keyturn.service import KeyService
 
 __all__ = [

@@ -16,19 +16,15 @@ import attrs
 
 from keyturn import effects
 from keyturn._log import get_logger
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
+from keyturn.core.policy import Policy
 from keyturn.operations import UNSET, Operations, forward_to_ops
 from keyturn.outbox import AsyncOutboxRelay
-from keyturn.policy import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from keyturn.effects import Op, T
-    from keyturn.hashing import SecretHasher
-    from keyturn.outbox import CodeSeal
-    from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock, SecondFactor
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Confirmation,
         HistoryEntry,
@@ -38,7 +34,11 @@ if TYPE_CHECKING:
         SecurityKey,
         SecurityKeyEnrollment,
     )
-    from keyturn.sealing import SecretBox
+    from keyturn.crypto.hashing import SecretHasher
+    from keyturn.crypto.sealing import SecretBox
+    from keyturn.effects import Op, T
+    from keyturn.outbox import CodeSeal
+    from keyturn.ports import AsyncCodeVerifier, AsyncKeyStore, AsyncNotifier, Clock, SecondFactor
     from keyturn.signatures import SignedRequest
 
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import attrs
 
 from keyturn import signatures, validation
+from keyturn.core.errors import AuthenticationFailed, InvalidInput
+from keyturn.core.records import ApiKey, Principal
+from keyturn.crypto.sealing import SealError
 from keyturn.effects import STORE
-from keyturn.errors import AuthenticationFailed, InvalidInput
-from keyturn.records import ApiKey, Principal
-from keyturn.sealing import SealError
 
 if TYPE_CHECKING:
+    from keyturn.crypto.hashing import SecretHasher
+    from keyturn.crypto.sealing import SecretBox
     from keyturn.effects import Op
-    from keyturn.hashing import SecretHasher
     from keyturn.ports import Clock
-    from keyturn.sealing import SecretBox
     from keyturn.signatures import SignedRequest
 
 MAX_CREDENTIAL_LENGTH: Final = 256

@@ -25,18 +25,18 @@ from keyturn import diagrams, wiring
 from keyturn.adapters import seal_keys
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.notifiers import UnconfiguredNotifier
-from keyturn.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
-from keyturn.lifecycle import ACTION_DOCS, Action, State
-from keyturn.policy import Policy
-from keyturn.sealing import key_id_of
+from keyturn.core.errors import InvalidInput, KeyNotFound, KeyturnError, StoreError
+from keyturn.core.lifecycle import ACTION_DOCS, Action, State
+from keyturn.core.policy import Policy
+from keyturn.crypto.sealing import key_id_of
 from keyturn.service import UNSET
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from keyturn.core.records import ApiKey, HistoryEntry, IssuedSecret, SecurityKey
     from keyturn.ports import Notifier
-    from keyturn.records import ApiKey, HistoryEntry, IssuedSecret, SecurityKey
     from keyturn.service import KeyService
 
 OK: Final = 0

@@ -3,7 +3,7 @@
 The first call of a confirmable action issues a challenge bound to the exact request and sends
 its code; the repeated call with ``Confirmation(challenge_id, code)`` consumes it, in the same
 store write as the action. The rules (binding, expiry, attempts, single use) are decided in
-:mod:`keyturn.decisions`; this module only asks the ports, as operations that yield their calls
+:mod:`keyturn.core.decisions`; this module only asks the ports, as operations that yield their calls
 (:mod:`keyturn.effects`).
 """
 
@@ -13,26 +13,26 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from keyturn import decisions
-from keyturn.effects import STORE, VERIFIER
-from keyturn.errors import (
+from keyturn.core import decisions
+from keyturn.core.errors import (
     ChallengeInvalid,
     CodeMismatch,
     ConfirmationRequired,
     InvalidInput,
 )
-from keyturn.hashing import new_id, new_token
-from keyturn.records import Challenge, Confirmation, Notification
-from keyturn.time_rules import new_code
+from keyturn.core.records import Challenge, Confirmation, Notification
+from keyturn.core.time_rules import new_code
+from keyturn.crypto.hashing import new_id, new_token
+from keyturn.effects import STORE, VERIFIER
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
+    from keyturn.core.lifecycle import Action
+    from keyturn.core.policy import Policy
     from keyturn.effects import Op
-    from keyturn.lifecycle import Action
     from keyturn.outbox import CodeSeal
-    from keyturn.policy import Policy
 
 
 def check_code_shape(well_formed: Callable[[str], bool], code: object, action: Action) -> str:

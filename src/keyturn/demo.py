@@ -20,9 +20,9 @@ from keyturn import wiring
 from keyturn.adapters.clocks import ManualClock
 from keyturn.adapters.notifiers import RecordingNotifier
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.errors import AuthenticationFailed, KeyturnError
-from keyturn.lifecycle import State
-from keyturn.records import ApiKey, IssuedSecret
+from keyturn.core.errors import AuthenticationFailed, KeyturnError
+from keyturn.core.lifecycle import State
+from keyturn.core.records import ApiKey, IssuedSecret
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,7 +1,7 @@
 """Diagrams of the lifecycle, drawn by ``transitions`` from what the one machine does.
 
 :func:`keyturn.pictures.picture` decides what is shown under a policy, from the answers of
-:data:`~keyturn.lifecycle.MACHINE`; here a ``GraphMachine`` built from that picture draws it,
+:data:`~keyturn.core.lifecycle.MACHINE`; here a ``GraphMachine`` built from that picture draws it,
 with its Mermaid engine (no dependency) or its Graphviz engine (DOT source, through the
 ``graphviz`` package: extra ``diagrams``), and Graphviz's ``dot`` renders DOT to SVG and PNG. A
 drawing machine is built per diagram and never triggered: none is on the hot path, and
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from transitions import State as MachineState
 from transitions.extensions.diagrams import GraphMachine
 
-from keyturn.lifecycle import INITIAL, TERMINAL, Action, State
+from keyturn.core.lifecycle import INITIAL, TERMINAL, Action, State
+from keyturn.core.policy import Policy
 from keyturn.pictures import ORDER, SHARED, Picture, picture, policy_caption, wrap
-from keyturn.policy import Policy
 
 if TYPE_CHECKING:
     import graphviz

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from keyturn import errors
-from keyturn.lifecycle import State
+from keyturn.core import errors
+from keyturn.core.lifecycle import State
 from keyturn.views import STATE_LABELS, iso, seconds_until
 
 if TYPE_CHECKING:

@@ -1,12 +1,12 @@
 """The service's operations, written once for the sync and the async service.
 
 Each operation validates its input, loads the record, asks the ports for what the core cannot do
-itself (a code, a check), lets :mod:`keyturn.decisions` decide, and commits the resulting change
-in one atomic store write, retrying when another request got there first. Then it logs one event
-and delivers the request's own notifications (best effort). Operations are generators that yield
-their port calls (:mod:`keyturn.effects`): :class:`~keyturn.service.KeyService` runs them against
-sync ports, :class:`~keyturn.aio.AsyncKeyService` against async ones. No business rule is written
-here: where a rule seems to be needed, it belongs in :mod:`keyturn.decisions`.
+itself (a code, a check), lets :mod:`keyturn.core.decisions` decide, and commits the resulting
+change in one atomic store write, retrying when another request got there first. Then it logs one
+event and delivers the request's own notifications (best effort). Operations are generators that
+yield their port calls (:mod:`keyturn.effects`): :class:`~keyturn.service.KeyService` runs them
+against sync ports, :class:`~keyturn.aio.AsyncKeyService` against async ones. No business rule is
+written here: where a rule seems to be needed, it belongs in :mod:`keyturn.core.decisions`.
 """
 
 from __future__ import annotations
@@ -17,29 +17,30 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from keyturn import decisions, validation
+from keyturn import validation
 from keyturn.authentication import Authenticator
 from keyturn.confirmations import Confirmations, check_code_shape
+from keyturn.core import decisions
+from keyturn.core.errors import CodeMismatch, ConcurrentUpdate, InvalidInput, KeyNotFound
+from keyturn.core.lifecycle import Action, State
+from keyturn.core.records import ApiKey, Challenge, Change, Confirmation, IssuedSecret, Notification
+from keyturn.core.scope import Scope
+from keyturn.crypto.hashing import new_client_id, new_id, new_secret
 from keyturn.effects import STORE, VERIFIER
-from keyturn.errors import CodeMismatch, ConcurrentUpdate, InvalidInput, KeyNotFound
-from keyturn.hashing import new_client_id, new_id, new_secret
-from keyturn.lifecycle import Action, State
 from keyturn.outbox import relay_pass
-from keyturn.records import ApiKey, Challenge, Change, Confirmation, IssuedSecret, Notification
-from keyturn.scope import Scope
 from keyturn.security_keys import SecurityKeys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
+    from keyturn.core.policy import Policy
+    from keyturn.core.records import HistoryEntry, KeyEvent
+    from keyturn.crypto.hashing import SecretHasher
+    from keyturn.crypto.sealing import SecretBox
     from keyturn.effects import Op
-    from keyturn.hashing import SecretHasher
     from keyturn.outbox import CodeSeal, RelayRules
-    from keyturn.policy import Policy
     from keyturn.ports import Clock, SecondFactor
-    from keyturn.records import HistoryEntry, KeyEvent
-    from keyturn.sealing import SecretBox
 
 T = TypeVar("T")
 

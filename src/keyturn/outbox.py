@@ -26,15 +26,15 @@ import attrs
 
 from keyturn import effects
 from keyturn._log import get_logger
+from keyturn.crypto.sealing import SecretBox
 from keyturn.effects import NOTIFIER, STORE
-from keyturn.sealing import SecretBox
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from keyturn.core.records import Delivery, Notification
     from keyturn.effects import Op
     from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock, KeyStore, Notifier
-    from keyturn.records import Delivery, Notification
 
 #: The ring id of the one key codes are sealed under; it also marks a value as sealed.
 _SEALED_CODE: Final = "oc1"
@@ -72,8 +72,8 @@ class CodeSeal:
     def open(self, notification: Notification) -> Notification:
         """``notification`` with its code opened for delivery (a legacy plain code as it is).
 
-        Raises :class:`~keyturn.sealing.SealError` for a value sealed under another server key
-        or moved from another notification.
+        Raises :class:`~keyturn.crypto.sealing.SealError` for a value sealed under another server
+        key or moved from another notification.
         """
         code = notification.code
         if code is None or not code.startswith(f"{_SEALED_CODE}:"):

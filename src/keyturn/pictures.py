@@ -1,7 +1,7 @@
 """What a picture of the lifecycle shows under a policy: arrows, and the lines in each box.
 
 Decided from the machine's answers (``ROUTES``, compiled by triggering
-:data:`~keyturn.lifecycle.MACHINE`): a guard the policy settles (``direct_enable``;
+:data:`~keyturn.core.lifecycle.MACHINE`): a guard the policy settles (``direct_enable``;
 ``edit_deactivates`` when it is off) is answered by the policy, a guard about the request is
 shown both ways. Actions that keep a state are listed inside it, as UML lists internal
 transitions, rather than drawn as loops; what every live state shares is listed once, in the
@@ -15,9 +15,9 @@ from typing import Final
 
 import attrs
 
-from keyturn.lifecycle import LIVE_STATES, ROUTES, Action, Condition, State
-from keyturn.lifecycle import edges as lifecycle_edges
-from keyturn.policy import Policy
+from keyturn.core.lifecycle import LIVE_STATES, ROUTES, Action, Condition, State
+from keyturn.core.lifecycle import edges as lifecycle_edges
+from keyturn.core.policy import Policy
 
 #: Where the drawing puts the states: a key's way toward ``active``. The box standing for every
 #: live state comes before ``removed``, so its one ``remove`` arrow points forward too.

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
     from datetime import datetime
 
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Challenge,
         Change,
@@ -116,10 +116,10 @@ class Notifier(Protocol):
 class KeyStore(Protocol):
     """Keeps keys, their history, confirmation challenges and the notification outbox.
 
-    Every write is atomic: a :class:`~keyturn.records.Change` stores the key, appends its history
-    entry, enqueues its notifications and saves its consumed challenge together, or does none of
-    it. Writes are optimistic: a change whose ``expected_version`` is not the stored version
-    raises :class:`~keyturn.errors.ConcurrentUpdate` and writes nothing.
+    Every write is atomic: a :class:`~keyturn.core.records.Change` stores the key, appends its
+    history entry, enqueues its notifications and saves its consumed challenge together, or does
+    none of it. Writes are optimistic: a change whose ``expected_version`` is not the stored version
+    raises :class:`~keyturn.core.errors.ConcurrentUpdate` and writes nothing.
     """
 
     def get(self, key_id: int) -> ApiKey | None:
@@ -137,7 +137,7 @@ class KeyStore(Protocol):
     def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
         """Store a new key (``expected_version`` 0), choosing its id; return it.
 
-        Raises :class:`~keyturn.errors.QuotaExceeded` if the owner already has
+        Raises :class:`~keyturn.core.errors.QuotaExceeded` if the owner already has
         ``max_live_per_owner`` live keys, checked in the same atomic step.
         """
         ...
@@ -216,8 +216,8 @@ class KeyStore(Protocol):
     def save_security_key(self, security_key: SecurityKey) -> None:
         """Store a security key one ``version`` above the stored one (version 1: a new one).
 
-        Raises :class:`~keyturn.errors.ConcurrentUpdate`, writing nothing, if the stored version
-        is not ``version - 1`` (or, for version 1, if the owner already has one).
+        Raises :class:`~keyturn.core.errors.ConcurrentUpdate`, writing nothing, if the stored
+        version is not ``version - 1`` (or, for version 1, if the owner already has one).
         """
         ...
 

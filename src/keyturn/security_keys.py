@@ -5,9 +5,9 @@ An account may enroll one security key: a TOTP secret shared with the person's a
 guards (the API guards create, edit, disable, change scope and list) goes in two rounds:
 
 1. without an answer, :meth:`SecurityKeys.authorize` raises
-   :class:`~keyturn.errors.SecurityKeyRequired` with a challenge, valid for
+   :class:`~keyturn.core.errors.SecurityKeyRequired` with a challenge, valid for
    ``Policy.security_challenge_ttl`` (one minute) and for this owner, call and parameters only;
-2. the same call repeated with :class:`~keyturn.records.SecurityAnswer` (the challenge and the
+2. the same call repeated with :class:`~keyturn.core.records.SecurityAnswer` (the challenge and the
    code) passes if the code is right.
 
 The rules:
@@ -20,8 +20,8 @@ The rules:
   code of that step or an earlier one is ``used_tfa_code``. The update is a compare-and-swap, so
   two workers cannot both accept one code.
 * ``Policy.max_consecutive_failures`` wrong codes in a row lock the account's security key
-  (:class:`~keyturn.errors.SecurityKeyLocked`) until it is enrolled again.
-* A malformed answer is :class:`~keyturn.errors.InvalidInput` and spends nothing.
+  (:class:`~keyturn.core.errors.SecurityKeyLocked`) until it is enrolled again.
+* A malformed answer is :class:`~keyturn.core.errors.InvalidInput` and spends nothing.
 
 Operations yield their store calls (:mod:`keyturn.effects`). Nothing here logs a secret, a code
 or a challenge.
@@ -38,25 +38,25 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import attrs
 
 from keyturn import validation
-from keyturn.effects import STORE
-from keyturn.errors import (
+from keyturn.core.errors import (
     ConcurrentUpdate,
     InvalidInput,
     SecurityKeyLocked,
     SecurityKeyRefused,
     SecurityKeyRequired,
 )
-from keyturn.hashing import new_token
-from keyturn.records import SecurityAnswer, SecurityKey, SecurityKeyEnrollment
+from keyturn.core.records import SecurityAnswer, SecurityKey, SecurityKeyEnrollment
+from keyturn.crypto.hashing import new_token
+from keyturn.effects import STORE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from keyturn.core.policy import Policy
+    from keyturn.crypto.hashing import SecretHasher
+    from keyturn.crypto.sealing import SecretBox
     from keyturn.effects import Op
-    from keyturn.hashing import SecretHasher
-    from keyturn.policy import Policy
     from keyturn.ports import Clock, SecondFactor
-    from keyturn.sealing import SecretBox
 
 #: Longest challenge or call name accepted before any work is done.
 MAX_CHALLENGE: Final = 200

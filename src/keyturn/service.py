@@ -3,7 +3,7 @@
 A thin shell: each method runs one operation of :mod:`keyturn.operations` against the sync ports
 (:func:`keyturn.effects.run`). :class:`keyturn.aio.AsyncKeyService` runs the same operations
 against async ports. No business rule is written here: where a rule seems to be needed, it
-belongs in :mod:`keyturn.decisions`.
+belongs in :mod:`keyturn.core.decisions`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,15 @@ import attrs
 
 from keyturn import effects
 from keyturn._log import get_logger
-from keyturn.lifecycle import Action
+from keyturn.core.lifecycle import Action
+from keyturn.core.policy import Policy
 from keyturn.operations import UNSET, WRITE_ATTEMPTS, Operations, forward_to_ops
 from keyturn.outbox import OutboxRelay
-from keyturn.policy import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
-    from keyturn.effects import Op, T
-    from keyturn.hashing import SecretHasher
-    from keyturn.outbox import CodeSeal
-    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Confirmation,
         HistoryEntry,
@@ -36,7 +32,11 @@ if TYPE_CHECKING:
         SecurityKey,
         SecurityKeyEnrollment,
     )
-    from keyturn.sealing import SecretBox
+    from keyturn.crypto.hashing import SecretHasher
+    from keyturn.crypto.sealing import SecretBox
+    from keyturn.effects import Op, T
+    from keyturn.outbox import CodeSeal
+    from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
     from keyturn.signatures import SignedRequest
 
 __all__ = ["UNSET", "WRITE_ATTEMPTS", "KeyService"]
@@ -148,7 +148,7 @@ class KeyService:
     ) -> ApiKey:
         """The owner enters the code: ``pending_2fa`` -> ``active`` if it is right and in time.
 
-        A wrong code raises :class:`~keyturn.errors.CodeMismatch` and is counted.
+        A wrong code raises :class:`~keyturn.core.errors.CodeMismatch` and is counted.
         """
         return self._run(self._ops.verify_code(key_id, code, owner=owner, actor=actor))
 
@@ -275,7 +275,7 @@ class KeyService:
         Reads the store on every call (no cache), so a key disabled a moment ago fails now.
         ``source_ip`` is the peer your server reports; ``None`` or a name that is no address
         (a Unix socket, Starlette's ``"testclient"``) is an unknown address, which only a key
-        without an IP whitelist accepts. Raises :class:`~keyturn.errors.AuthenticationFailed`
+        without an IP whitelist accepts. Raises :class:`~keyturn.core.errors.AuthenticationFailed`
         with one message whatever failed.
         """
         auth = self._ops.authenticator
@@ -286,7 +286,7 @@ class KeyService:
 
         A key with a public key is checked against it; a key with a secret needs the secret
         sealed (a service with a ``secret_box``). Raises
-        :class:`~keyturn.errors.AuthenticationFailed` with one message whatever failed.
+        :class:`~keyturn.core.errors.AuthenticationFailed` with one message whatever failed.
         """
         auth = self._ops.authenticator
         return self._run(auth.authenticate_signature(signed, source_ip=source_ip))
@@ -324,7 +324,7 @@ class KeyService:
     ) -> None:
         """Pass a guarded call if ``owner`` has no security key, or ``answer`` is right.
 
-        Without ``answer`` raises :class:`~keyturn.errors.SecurityKeyRequired` carrying a
+        Without ``answer`` raises :class:`~keyturn.core.errors.SecurityKeyRequired` carrying a
         challenge for this very ``call`` and ``params``; repeat with
         ``answer=SecurityAnswer(challenge, code)``. See :mod:`keyturn.security_keys`.
         """

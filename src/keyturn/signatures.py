@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 #: How far a signature's timestamp may be from the server's clock, either way.
 WINDOW: Final = timedelta(seconds=60)

@@ -3,7 +3,7 @@
 Names, owners, IP whitelists, features, public keys, key ids.
 
 Each function takes ``object`` (callers are untyped: HTTP, a terminal) and returns the value in
-its canonical form, or raises :class:`~keyturn.errors.InvalidInput` naming the field. They run
+its canonical form, or raises :class:`~keyturn.core.errors.InvalidInput` naming the field. They run
 before anything is read or written, so bad input never changes a record. No I/O here.
 """
 
@@ -16,7 +16,7 @@ import ipaddress
 import re
 from typing import Final
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,16}", re.ASCII)
 MAX_OWNER_LENGTH: Final = 128

@@ -18,17 +18,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from keyturn import decisions, time_rules, validation
-from keyturn.lifecycle import State
+from keyturn import validation
+from keyturn.core import decisions, time_rules
+from keyturn.core.lifecycle import State
+from keyturn.core.scope import RESOURCES, Scope
 from keyturn.operations import UNSET
-from keyturn.scope import RESOURCES, Scope
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from keyturn.errors import ConfirmationRequired
-    from keyturn.policy import Policy
-    from keyturn.records import ApiKey, HistoryEntry, IssuedSecret, PendingCode
+    from keyturn.core.errors import ConfirmationRequired
+    from keyturn.core.policy import Policy
+    from keyturn.core.records import ApiKey, HistoryEntry, IssuedSecret, PendingCode
 
 #: Each state in a person's words, as a portal's list shows it.
 STATE_LABELS: Final = {

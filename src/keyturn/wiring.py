@@ -25,15 +25,16 @@ from keyturn.adapters import key_files
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.conninfo import is_postgres
-from keyturn.errors import InvalidInput, StoreError
-from keyturn.hashing import SecretHasher
+from keyturn.core.errors import InvalidInput, StoreError
+from keyturn.core.policy import Policy
+from keyturn.crypto.hashing import SecretHasher
 from keyturn.outbox import CodeSeal
-from keyturn.policy import Policy
 from keyturn.service import KeyService
 
 if TYPE_CHECKING:
     from keyturn.aio import AsyncKeyService
     from keyturn.api.asgi import Api
+    from keyturn.crypto.sealing import SecretBox
     from keyturn.ports import (
         AsyncKeyStore,
         AsyncNotifier,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
         Notifier,
         SecondFactor,
     )
-    from keyturn.sealing import SecretBox
 
 DEFAULT_DB: Final = "keyturn.db"
 KEY_BYTES: Final = 32
@@ -126,7 +126,7 @@ def notifier_from_env(kind: str | None = None, *, dev: bool = False) -> Notifier
     ``KEYTURN_SMTP_USERNAME`` and ``KEYTURN_SMTP_PASSWORD``. ``log`` logs that a notification
     went out, never its code. ``console`` prints to this terminal and shows codes: it reaches no
     owner, so it exists only in ``dev`` mode; without ``dev`` and without a notifier configured
-    this raises :class:`~keyturn.errors.InvalidInput` saying what to set.
+    this raises :class:`~keyturn.core.errors.InvalidInput` saying what to set.
     """
     chosen = configured_notifier(kind) or ("console" if dev else None)
     if chosen is None:

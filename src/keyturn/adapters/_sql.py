@@ -21,15 +21,15 @@ import attrs
 
 from keyturn import effects
 from keyturn.adapters import codec
-from keyturn.errors import ConcurrentUpdate, QuotaExceeded, StoreError
-from keyturn.records import Delivery, KeyEvent
+from keyturn.core.errors import ConcurrentUpdate, QuotaExceeded, StoreError
+from keyturn.core.records import Delivery, KeyEvent
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
     from contextlib import AbstractContextManager
     from datetime import datetime
 
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Challenge,
         Change,

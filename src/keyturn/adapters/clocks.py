@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 
 @attrs.frozen

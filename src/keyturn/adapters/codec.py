@@ -13,8 +13,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from keyturn.lifecycle import Action, State
-from keyturn.records import (
+from keyturn.core.lifecycle import Action, State
+from keyturn.core.records import (
     ApiKey,
     Challenge,
     HistoryEntry,
@@ -24,7 +24,7 @@ from keyturn.records import (
     SecurityKey,
     Session,
 )
-from keyturn.scope import Scope
+from keyturn.core.scope import Scope
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)

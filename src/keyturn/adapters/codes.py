@@ -14,8 +14,8 @@ import secrets
 
 import attrs
 
-from keyturn.errors import InvalidInput
-from keyturn.hashing import MIN_KEY_BYTES
+from keyturn.core.errors import InvalidInput
+from keyturn.crypto.hashing import MIN_KEY_BYTES
 from keyturn.ports import IssuedCode
 
 _DIGITS = frozenset("0123456789")

@@ -14,7 +14,7 @@ import importlib.util
 import re
 from typing import Final
 
-from keyturn.errors import StoreError
+from keyturn.core.errors import StoreError
 
 _URL_PREFIXES: Final = ("postgresql://", "postgres://")
 #: The start of libpq's keyword form: ``name =`` (a file path rarely starts so).

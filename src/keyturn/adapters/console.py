@@ -12,7 +12,7 @@ from typing import TextIO
 
 import attrs
 
-from keyturn.records import Notification, NotificationKind
+from keyturn.core.records import Notification, NotificationKind
 
 
 @attrs.define

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keyturn.errors import StoreError
+from keyturn.core.errors import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from keyturn.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
-from keyturn.records import Delivery, KeyEvent
+from keyturn.core.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
+from keyturn.core.records import Delivery, KeyEvent
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
     from datetime import datetime
 
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Challenge,
         Change,

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from keyturn._log import get_logger
-from keyturn.records import Notification, NotificationKind
+from keyturn.core.records import Notification, NotificationKind
 
 
 @attrs.define

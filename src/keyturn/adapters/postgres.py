@@ -10,7 +10,7 @@ A database restart or a terminated backend must not turn into failed requests. T
 each connection as it hands it out (``check=``) and replaces a dead one; a read whose connection
 is lost even so runs once more on another (each read statement takes its own connection, so this
 is the same READ COMMITTED view a fresh statement gets). A write is never retried here: whether a
-lost commit happened cannot be known, so it becomes a :class:`~keyturn.errors.StoreError`, as
+lost commit happened cannot be known, so it becomes a :class:`~keyturn.core.errors.StoreError`, as
 does every other database failure; no psycopg exception leaves a store. Messages and reprs name
 the server by :func:`~keyturn.adapters.conninfo.describe`, never with its password.
 """
@@ -38,7 +38,7 @@ from keyturn.adapters._sql import (
     run_on,
 )
 from keyturn.adapters.conninfo import describe
-from keyturn.errors import InvalidInput, StoreError
+from keyturn.core.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,7 +5,7 @@ of :mod:`keyturn.adapters._sql`, PostgreSQL's locks and DDL), awaiting each stat
 ``AsyncConnectionPool`` connection: one transaction per store method, as in the sync store.
 Open it with ``await AsyncPostgresKeyStore.open(conninfo)``, close it with ``aclose()``. Lost
 connections are handled as in the sync store: checked out checked, a read retried once on
-another connection, any other failure a :class:`~keyturn.errors.StoreError`.
+another connection, any other failure a :class:`~keyturn.core.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from keyturn.adapters.postgres import (
     unreachable,
     whole_seconds,
 )
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncCursor
 
     from keyturn.adapters._sql import Q, T
-    from keyturn.records import (
+    from keyturn.core.records import (
         ApiKey,
         Challenge,
         Change,

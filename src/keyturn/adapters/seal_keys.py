@@ -23,8 +23,8 @@ from typing import Final
 
 from keyturn.adapters import key_files
 from keyturn.adapters.conninfo import is_postgres
-from keyturn.errors import InvalidInput, StoreError
-from keyturn.sealing import KEY_BYTES, SecretBox
+from keyturn.core.errors import InvalidInput, StoreError
+from keyturn.crypto.sealing import KEY_BYTES, SecretBox
 
 ENV_KEYS: Final = "KEYTURN_SEAL_KEYS"
 ENV_MODE: Final = "KEYTURN_SECRETS"

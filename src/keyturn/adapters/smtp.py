@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from keyturn.records import Notification
+    from keyturn.core.records import Notification
 
 
 @attrs.frozen

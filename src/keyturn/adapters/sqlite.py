@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from keyturn.adapters._sql import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, Cursor, SqlKeyStore
-from keyturn.errors import InvalidInput, StoreError
+from keyturn.core.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,8 +17,8 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from keyturn.core.records import Notification
     from keyturn.ports import CodeVerifier, IssuedCode, KeyStore, Notifier
-    from keyturn.records import Notification
 
 
 @attrs.define

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from keyturn.adapters.codes import is_ascii_code
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 try:
     import pyotp

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from keyturn.errors import (
+from keyturn.core.errors import (
     ActionNotAllowed,
     AuthenticationFailed,
     ChallengeInvalid,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 from keyturn.adapters.codec import to_us
 
 if TYPE_CHECKING:
-    from keyturn.records import ApiKey, HistoryEntry
+    from keyturn.core.records import ApiKey, HistoryEntry
 
 #: The history events that Deribit's access log knows.
 ACCESS_LOG_EVENTS: Final = frozenset(

@@ -34,17 +34,17 @@ from keyturn import signatures, validation
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
-from keyturn.errors import AuthenticationFailed, KeyturnError, SecurityKeyRequired
+from keyturn.core.errors import AuthenticationFailed, KeyturnError, SecurityKeyRequired
+from keyturn.core.records import SecurityAnswer
+from keyturn.core.scope import Scope
 from keyturn.operations import UNSET
-from keyturn.records import SecurityAnswer
-from keyturn.scope import Scope
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from keyturn.aio import AsyncKeyService
     from keyturn.api.tokens import Tokens
-    from keyturn.records import Principal
+    from keyturn.core.records import Principal
 
     _Handler = Callable[["Rpc", Principal, dict[str, Any]], Awaitable[Any]]
 

@@ -1,10 +1,9 @@
 """Access and refresh tokens for the API, in the shape of Deribit's ``public/auth`` answer.
 
-A token is ``base64url(claims) "." base64url(HMAC-SHA256(token key, claims))``, decoded
-strictly (one spelling per token). Every login starts a :class:`~keyturn.records.Session` in the
-store; its tokens carry the session's id, the key's id and client id, the key's credential
-generation, the granted scope, the kind and the expiry. What makes a token die when the
-lifecycle says so:
+A token is ``base64url(claims) "." base64url(HMAC-SHA256(token key, claims))``, decoded strictly
+(one spelling per token). Every login starts a :class:`~keyturn.core.records.Session` in the store;
+its tokens carry the session's id, the key's id and client id, the key's credential generation, the
+granted scope, the kind and the expiry. What makes a token die when the lifecycle says so:
 
 * every check reads the session and its key together (one store read, no cache), and admits
   only by :func:`keyturn.authentication.refusal`, the rule every credential obeys: the key is
@@ -34,10 +33,10 @@ import attrs
 from keyturn import validation
 from keyturn._log import get_logger
 from keyturn.authentication import principal_of, refusal
-from keyturn.errors import AuthenticationFailed, InvalidInput
-from keyturn.hashing import new_token
-from keyturn.records import Principal, Session
-from keyturn.scope import Scope
+from keyturn.core.errors import AuthenticationFailed, InvalidInput
+from keyturn.core.records import Principal, Session
+from keyturn.core.scope import Scope
+from keyturn.crypto.hashing import new_token
 
 if TYPE_CHECKING:
     from datetime import datetime

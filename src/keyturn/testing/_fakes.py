@@ -16,20 +16,20 @@ from keyturn.adapters.clocks import ManualClock
 from keyturn.adapters.codes import is_ascii_code
 from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import RecordingNotifier
-from keyturn.hashing import SecretHasher, new_token
-from keyturn.lifecycle import State
+from keyturn.core.lifecycle import State
+from keyturn.core.policy import Policy
+from keyturn.crypto.hashing import SecretHasher, new_token
+from keyturn.crypto.sealing import SecretBox
 from keyturn.outbox import CodeSeal
-from keyturn.policy import Policy
 from keyturn.ports import IssuedCode
-from keyturn.sealing import SecretBox
 from keyturn.service import KeyService
 from keyturn.wiring import default_second_factor
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from keyturn.core.records import IssuedSecret
     from keyturn.ports import Clock, CodeVerifier, KeyStore, Notifier, SecondFactor
-    from keyturn.records import IssuedSecret
 
 
 def _counting_codes() -> Iterator[str]:

@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from keyturn.errors import ConcurrentUpdate, QuotaExceeded
-from keyturn.hashing import new_client_id, new_token
-from keyturn.lifecycle import Action, State
-from keyturn.records import (
+from keyturn.core.errors import ConcurrentUpdate, QuotaExceeded
+from keyturn.core.lifecycle import Action, State
+from keyturn.core.records import (
     ApiKey,
     Challenge,
     Change,
@@ -38,7 +37,8 @@ from keyturn.records import (
     SecurityKey,
     Session,
 )
-from keyturn.scope import Scope
+from keyturn.core.scope import Scope
+from keyturn.crypto.hashing import new_client_id, new_token
 from keyturn.testing import KnownCodeVerifier, ManualClock, RecordingNotifier, make_service
 from keyturn.validation import ip_whitelist
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from keyturn.policy import Policy
+from keyturn.core.policy import Policy
 from keyturn.testing import (
     InMemoryKeyStore,
     KnownCodeVerifier,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from keyturn.hashing import new_token
+from keyturn.crypto.hashing import new_token
 from keyturn.signatures import HEADER_SCHEME, hmac_signature, request_data, string_to_sign
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keyturn.records import PendingCode
+from keyturn.core.records import PendingCode
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from keyturn.policy import Policy
+    from keyturn.core.policy import Policy
 
 
 def new_code(ref: str, now: datetime, policy: Policy) -> PendingCode:

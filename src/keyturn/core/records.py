@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from keyturn.lifecycle import TERMINAL, Action, State
+from keyturn.core.lifecycle import TERMINAL, Action, State
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from keyturn.scope import Scope
+    from keyturn.core.scope import Scope
     from keyturn.validation import IpNetwork
 
 
@@ -44,7 +44,7 @@ class ApiKey:
     """One API key as stored, with no secret in the clear.
 
     It holds the secret's keyed digest and, where signatures need it, the secret sealed with
-    AES-GCM (:mod:`keyturn.sealing`); both are hidden from repr. ``generation`` counts the
+    AES-GCM (:mod:`keyturn.crypto.sealing`); both are hidden from repr. ``generation`` counts the
     changes that ended every credential issued before them (a new secret, leaving ``active``, a
     narrower scope or whitelist): a token carries the generation it was issued under and is
     refused once the key's has moved on.
@@ -112,7 +112,7 @@ class SecurityKey:
     """An account's second factor for per-call authorization (Deribit's "security key").
 
     ``kind`` is Deribit's key type (``tfa``: a TOTP authenticator app). The TOTP secret is kept
-    sealed with AES-GCM (:mod:`keyturn.sealing`), bound to the owner, and hidden from repr.
+    sealed with AES-GCM (:mod:`keyturn.crypto.sealing`), bound to the owner, and hidden from repr.
     ``last_step`` is the TOTP time step of the last accepted code: no code of that step or an
     earlier one is accepted again. ``failures`` counts wrong codes in a row.
     """

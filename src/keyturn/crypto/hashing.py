@@ -18,7 +18,7 @@ from typing import Final
 
 import attrs
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 SECRET_BYTES: Final = 32
 CLIENT_ID_LENGTH: Final = 8

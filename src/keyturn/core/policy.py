@@ -12,8 +12,8 @@ from typing import Final
 
 import attrs
 
-from keyturn.errors import InvalidInput
-from keyturn.lifecycle import Action
+from keyturn.core.errors import InvalidInput
+from keyturn.core.lifecycle import Action
 
 #: Actions that can be made to require a code confirmation (``Policy.confirm``).
 CONFIRMABLE: Final = frozenset(

@@ -1,7 +1,7 @@
 """The functional core: every decision about a key, as pure functions.
 
 Given a key (or challenge), ``now``, the policy and the request, these decide what changes, as a
-:class:`~keyturn.records.Change`, or refuse with a typed error.
+:class:`~keyturn.core.records.Change`, or refuse with a typed error.
 
 Every business rule of keyturn is decided here, once; the sync service (and any async one) only
 loads records, calls ports, and hands these functions the results. Functions here do no I/O, read
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from keyturn import time_rules
-from keyturn.errors import (
+from keyturn.core import time_rules
+from keyturn.core.errors import (
     ActionNotAllowed,
     ActivationLocked,
     ChallengeInvalid,
@@ -30,8 +30,8 @@ from keyturn.errors import (
     ResendTooEarly,
     SendLimitReached,
 )
-from keyturn.lifecycle import Action, Condition, State, route, sources_of
-from keyturn.records import (
+from keyturn.core.lifecycle import Action, Condition, State, route, sources_of
+from keyturn.core.records import (
     ApiKey,
     Challenge,
     Change,
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
-    from keyturn.policy import Policy
-    from keyturn.scope import Scope
+    from keyturn.core.policy import Policy
+    from keyturn.core.scope import Scope
     from keyturn.validation import IpNetwork
 
 _HINTS: Final[Mapping[Action, str]] = {

@@ -14,11 +14,12 @@ Everything that decides where a key may go lives here, and nowhere else. Rules o
   once, in :class:`Condition`, and attached to its edges by that name: the machine asks the
   model's method (or attribute) of that name. At most one guard decides between the edges of one
   action from one state, so a route is a guard and its two answers. Time rules and counters are
-  not guards: they refuse outright, in :mod:`keyturn.time_rules` and :mod:`keyturn.decisions`.
+  not guards: they refuse outright, in :mod:`keyturn.core.time_rules` and
+  :mod:`keyturn.core.decisions`.
 * Only ``transitions``' documented API is used: ``Machine(...)`` with transition dicts,
   ``get_triggers``, ``add_model``/``remove_model``, ``set_state`` and the model's ``trigger``.
 * No I/O, no clock, no policy values here. Labels that mention numbers are templates, filled in
-  from a :class:`~keyturn.policy.Policy` by whoever draws them.
+  from a :class:`~keyturn.core.policy.Policy` by whoever draws them.
 """
 
 from __future__ import annotations

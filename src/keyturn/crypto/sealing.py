@@ -22,7 +22,7 @@ import attrs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from keyturn.errors import InvalidInput, KeyturnError
+from keyturn.core.errors import InvalidInput, KeyturnError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -11,7 +11,7 @@ from typing import Final, Self
 
 import attrs
 
-from keyturn.errors import InvalidInput
+from keyturn.core.errors import InvalidInput
 
 RESOURCES: Final = ("account", "trade", "wallet", "block_trade", "block_rfq", "custody")
 MAX_SCOPE_LENGTH: Final = 512
