@@ -41,7 +41,9 @@ from keyturn import Policy, State, wiring
 from keyturn.adapters import codec
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.core import decisions as core
+from keyturn.core import commands
+from keyturn.core.decide import decide
+from keyturn.crypto.hashing import new_id
 from keyturn.testing import InMemoryKeyStore, key_in_state, make_service
 
 if TYPE_CHECKING:
@@ -182,14 +184,12 @@ def keyturn_core(events: int) -> None:
     service = make_service(policy=DIRECT)
     key = service.get(key_in_state(service, State.ACTIVE).key.id, owner="alice")
     now = service.clock.now()
+    off, on = commands.Disable("a"), commands.Enable("a")
     for i in range(events):
-        if i % 2 == 0:
-            change = core.disabled(key, now=now, actor="a", notification_id="n")
-        else:
-            change = core.enabled_directly(
-                key, now=now, policy=DIRECT, actor="a", notification_id="n"
-            )
-        key = change.key
+        outcome = decide(key, on if i % 2 else off, now=now, policy=DIRECT, new_id=new_id)
+        assert isinstance(outcome, commands.Decision)
+        assert outcome.change is not None
+        key = outcome.change.key
 
 
 def _service_run(*, inline: bool) -> Callable[[int], None]:

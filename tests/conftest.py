@@ -13,7 +13,7 @@ import structlog
 from keyturn._log import forget_cached_logger
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
-from keyturn.aio import AsyncKeyService
+from keyturn.service import AsyncKeyService
 from keyturn.testing import InMemoryKeyStore
 from keyturn.testing.blocking import BlockingService
 

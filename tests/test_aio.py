@@ -19,11 +19,10 @@ from keyturn import (
 )
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
 from keyturn.adapters.totp import TotpVerifier
-from keyturn.aio import AsyncKeyService
 from keyturn.crypto.hashing import SecretHasher
-from keyturn.crypto.sealing import SecretBox
+from keyturn.crypto.sealing import CodeSeal, SecretBox
 from keyturn.effects import STORE, Call
-from keyturn.outbox import CodeSeal
+from keyturn.service import AsyncKeyService
 from keyturn.testing import InMemoryKeyStore, KnownCodeVerifier, ManualClock, RecordingNotifier
 from keyturn.testing.blocking import _Blocking
 from keyturn.testing.contract import KeyStoreContract

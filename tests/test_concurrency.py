@@ -30,7 +30,7 @@ from keyturn import (
 )
 from keyturn.adapters.clocks import ManualClock
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.core.lifecycle import destinations
+from keyturn.core.machine import destinations
 from keyturn.testing import RecordingNotifier
 
 if TYPE_CHECKING:

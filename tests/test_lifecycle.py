@@ -6,6 +6,7 @@ the table to what the machine does.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 from typing import TYPE_CHECKING
@@ -13,15 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 from transitions import Machine, MachineError
 
-from keyturn.core import lifecycle
-from keyturn.core.lifecycle import (
-    ACTION_DOCS,
+from keyturn.core import lifecycle, machine
+from keyturn.core.lifecycle import ACTION_DOCS, Action, Condition, Edge, State
+from keyturn.core.machine import (
     MACHINE,
     ROUTES,
-    Action,
-    Condition,
     LifecycleDefinitionError,
-    State,
     destinations,
     route,
 )
@@ -53,6 +51,10 @@ class _Key:
     def edit_deactivates(self) -> bool:
         """The edit changes scope, whitelist or features, and the policy deactivates on that."""
         return self.facts["edit_deactivates"]
+
+    def code_reusable(self) -> bool:
+        """The key's code is still live and its resend is not open yet."""
+        return self.facts["code_reusable"]
 
 
 FACT_SETS = [
@@ -96,7 +98,7 @@ class TestCompiledTable:
                 if edge.unless is not None and facts[edge.unless]:
                     continue
                 assert _trigger(key, edge.source, edge.action, facts) is edge.dest, edge
-                assert route(edge.source, edge.action, facts.__getitem__) is edge.dest, edge
+                assert route(edge.source, edge.action, facts.__getitem__) is edge, edge
 
     @pytest.mark.parametrize("state", list(State))
     @pytest.mark.parametrize("action", [a for a in Action if a is not Action.CREATE])
@@ -106,7 +108,8 @@ class TestCompiledTable:
         """For every state, action and combination of facts, route() answers what the machine does."""
         for facts in FACT_SETS:
             expected = _trigger(key, state, action, facts)
-            assert route(state, action, facts.__getitem__) == expected, facts
+            taken = route(state, action, facts.__getitem__)
+            assert (None if taken is None else taken.dest) == expected, facts
 
     def test_machine_has_no_models(self) -> None:
         """The process-wide machine keeps no model: compiling the table removed its probe."""
@@ -114,37 +117,30 @@ class TestCompiledTable:
 
     def test_two_deciding_guards_are_refused(self) -> None:
         """A machine where two guards decide one action from one state cannot be compiled."""
-        machine = Machine(
+        rival = (
+            Edge(Action.ENABLE, State.DISABLED, State.ACTIVE, when=Condition.DIRECT_ENABLE),
+            Edge(Action.ENABLE, State.DISABLED, State.PENDING_2FA, when=Condition.CODE_ACCEPTED),
+        )
+        one = Machine(
             model=None,
             states=[s.value for s in State],
-            transitions=[
-                {
-                    "trigger": "enable",
-                    "source": "disabled",
-                    "dest": "active",
-                    "conditions": ["direct_enable"],
-                },
-                {
-                    "trigger": "enable",
-                    "source": "disabled",
-                    "dest": "pending_2fa",
-                    "conditions": ["code_accepted"],
-                },
-            ],
+            transitions=[e.config(functools.partial(machine._TAKEN.append, e)) for e in rival],
             initial="created",
             auto_transitions=False,
         )
         with pytest.raises(LifecycleDefinitionError, match="no single guard decides"):
-            lifecycle._compile(machine)
+            machine._compile(one)
 
     def test_removed_is_terminal(self) -> None:
         """No action leads out of removed."""
-        assert lifecycle.allowed_actions(State.REMOVED) == ()
+        assert machine.allowed_actions(State.REMOVED) == ()
 
     def test_every_live_state_can_be_removed(self) -> None:
         """Remove leads from every live state to removed."""
         for state in lifecycle.LIVE_STATES:
-            assert route(state, Action.REMOVE) is State.REMOVED
+            removal = route(state, Action.REMOVE)
+            assert removal is not None
+            assert removal.dest is State.REMOVED
 
     def test_every_action_is_documented(self) -> None:
         """Each action has a description for the README and the command line."""

@@ -193,7 +193,7 @@ def test_no_log_call_uses_a_reserved_field() -> None:
     """No structlog call in keyturn passes a keyword that is a LogRecord attribute (or a ** splat)."""
     calls = _log_calls()
     assert len(calls) >= 15
-    assert any(path == "security_keys.py" for path, _, _ in calls)
+    assert any(path == "service/_async/security.py" for path, _, _ in calls)
     bad = [
         (path, line, name)
         for path, line, names in calls

@@ -10,8 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from keyturn import KeyService, State
-from keyturn.crypto.sealing import SealError
-from keyturn.outbox import CodeSeal
+from keyturn.crypto.sealing import CodeSeal, SealError
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
 from keyturn.testing.contract import T0, code_notice, creation, new_key
 
@@ -154,13 +153,12 @@ def test_seal_binds_a_code_to_its_notification() -> None:
     """A sealed code hides the code, and moved onto another notification it does not open."""
     seal = CodeSeal.generate()
     first, second = code_notice("alice", T0, code="424242"), code_notice("alice", T0)
-    sealed = seal.seal(first)
-    assert sealed is not None
+    sealed = seal.seal_code(first)
     assert sealed.code is not None
     assert "424242" not in sealed.code
-    assert seal.open(sealed) == first
+    assert seal.open_code(sealed) == first
     with pytest.raises(SealError):
-        seal.open(attrs.evolve(second, code=sealed.code))
+        seal.open_code(attrs.evolve(second, code=sealed.code))
     with pytest.raises(SealError):
-        CodeSeal.generate().open(sealed)
+        CodeSeal.generate().open_code(sealed)
     assert "424242" not in repr(seal) + repr(sealed)

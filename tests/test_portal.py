@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import httpx2
     from starlette.requests import Request
 
-    from keyturn.aio import AsyncKeyService
+    from keyturn.service import AsyncKeyService
 
 SECRET_KEY = b"p" * 32
 EMAIL = "alice@example.com"
@@ -620,7 +620,7 @@ def test_portal_uses_only_public_modules() -> None:
         "keyturn.views",
         "keyturn.http_errors",
         "keyturn.wiring",
-        "keyturn.aio",
+        "keyturn.service",
         "keyturn.ports",
         "keyturn.adapters.codes",
     }

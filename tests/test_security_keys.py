@@ -22,8 +22,8 @@ from keyturn import (
     SecurityKeyRequired,
 )
 from keyturn.adapters.totp import TotpVerifier
+from keyturn.core.security_keys import call_digest
 from keyturn.crypto.sealing import SecretBox
-from keyturn.security_keys import call_digest
 from keyturn.testing import ManualClock, make_service
 
 CALL = "private/list_api_keys"

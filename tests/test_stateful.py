@@ -56,6 +56,7 @@ class Model:
     failures: int = 0
     old_codes: list[str] = attrs.field(factory=list)
     verified_since_deactivation: bool = False
+    ended: bool = False
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -94,6 +95,23 @@ class Lifecycle(RuleBasedStateMachine):
         m.code = self.notifier.last_code(m.key_id)
         m.sent_at = self.clock.now()
         m.attempts = 0
+        m.ended = False
+
+    def _reusable(self, m: Model) -> bool:
+        """Whether the model's last code is live and its resend wait not over: ACTIVATE keeps it."""
+        if m.code is None or m.ended or m.sent_at is None or m.attempts >= POLICY.max_attempts:
+            return False
+        return self.clock.now() < m.sent_at + POLICY.resend_after
+
+    def _activate(self, m: Model, call: object) -> None:
+        """ACTIVATE (or enable through a code): the live code is kept, or a new one is sent."""
+        reuse = self._reusable(m)
+        if not self._try(call):
+            return
+        fresh = self.notifier.last_code(m.key_id) != m.code
+        assert fresh is not reuse, m
+        if fresh:
+            self._code_sent(m)
 
     @initialize(target=keys)
     def first_key(self) -> Model:
@@ -122,9 +140,8 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(m=keys)
     def request_activation(self, m: Model) -> None:
-        """Ask for a code."""
-        if self._try(lambda: self.service.request_activation(m.key_id, owner="alice")):
-            self._code_sent(m)
+        """ACTIVATE: the dialog opens with the live code, or a new one once the wait is over."""
+        self._activate(m, lambda: self.service.request_activation(m.key_id, owner="alice"))
 
     @rule(m=keys)
     def resend(self, m: Model) -> None:
@@ -134,9 +151,8 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(m=keys)
     def enable(self, m: Model) -> None:
-        """Re-activate a disabled key (through a code)."""
-        if self._try(lambda: self.service.enable(m.key_id, owner="alice")):
-            self._code_sent(m)
+        """Re-activate a key (through a code, as ACTIVATE does)."""
+        self._activate(m, lambda: self.service.enable(m.key_id, owner="alice"))
 
     @rule(m=keys)
     def verify_right_code(self, m: Model) -> None:
@@ -147,6 +163,7 @@ class Lifecycle(RuleBasedStateMachine):
         assert m.sent_at is not None
         should = (
             state is State.PENDING_2FA
+            and not m.ended
             and self.clock.now() < m.sent_at + POLICY.code_ttl
             and m.attempts < POLICY.max_attempts
             and m.failures < POLICY.max_consecutive_failures
@@ -207,9 +224,8 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(m=keys)
     def cancel(self, m: Model) -> None:
-        """Close the code dialog."""
-        if self._try(lambda: self.service.cancel_activation(m.key_id, owner="alice")):
-            m.code = None
+        """Close the code dialog: the code stays live, to be used when the dialog reopens."""
+        self._try(lambda: self.service.cancel_activation(m.key_id, owner="alice"))
 
     @rule(m=keys)
     def disable(self, m: Model) -> None:
@@ -219,14 +235,17 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(m=keys, scope=st.sampled_from(["account:read", "trade:read", "wallet:read_write"]))
     def edit_scope(self, m: Model, scope: str) -> None:
-        """Change the scope; an active key is disabled by it."""
-        was_active = self._state(m) is State.ACTIVE
-        if (
-            self._try(lambda: self.service.edit(m.key_id, owner="alice", max_scope=scope))
-            and was_active
-            and self._state(m) is State.DISABLED
-        ):
+        """Change the scope; an active key is disabled by it, a code waiting for entry ends."""
+        before = self._state(m)
+        changed = self.service.get(m.key_id, owner="alice").version
+        if not self._try(lambda: self.service.edit(m.key_id, owner="alice", max_scope=scope)):
+            return
+        after = self.service.get(m.key_id, owner="alice")
+        if before is State.ACTIVE and after.state is State.DISABLED:
             m.verified_since_deactivation = False
+        if before is State.PENDING_2FA and after.version != changed:
+            assert after.state is not State.PENDING_2FA
+            m.ended = True
 
     @rule(m=keys)
     def reset(self, m: Model) -> None:
@@ -281,10 +300,14 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_pending_code(self) -> None:
-        """A key holds a code only while pending, and never more than one."""
+        """A key waiting for its code holds one code that can be entered; a removed key holds none."""
         for m in self.models.values():
             key = self.service.get(m.key_id, owner="alice")
-            assert (key.pending is not None) == (key.state is State.PENDING_2FA)
+            if key.state is State.PENDING_2FA:
+                assert key.pending is not None
+                assert not key.pending.ended
+            if key.state is State.REMOVED:
+                assert key.pending is None
 
     @invariant()
     def versions_match_history(self) -> None:

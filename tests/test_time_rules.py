@@ -151,13 +151,29 @@ class TestSendCap:
         clock.advance(US)
         service.resend_code(key_id, owner="alice")
 
-    def test_cancel_and_request_again_counts_against_the_cap(self, service: KeyService) -> None:
-        """Cancelling and requesting again sends codes that count: the cap cannot be dodged."""
+    def test_cancel_and_request_again_sends_no_code_before_the_resend_wait(
+        self, service: KeyService, notifier: RecordingNotifier
+    ) -> None:
+        """Closing the dialog and pressing ACTIVATE again, with the clock stopped, reopens it with the same code."""
         key_id = pending_key(service)
+        sent = len(notifier.codes())
         for _ in range(4):
             service.cancel_activation(key_id, owner="alice")
             service.request_activation(key_id, owner="alice")
+        assert len(notifier.codes()) == sent
+        assert len(service.get(key_id, owner="alice").sends) == 1
+
+    def test_cancel_and_request_again_sends_a_new_code_only_after_the_wait(
+        self, service: KeyService, clock: ManualClock, notifier: RecordingNotifier
+    ) -> None:
+        """At 1:59 after the last send ACTIVATE reopens the dialog with the same code; at 2:00 it sends one."""
+        key_id = pending_key(service)
+        sent = len(notifier.codes())
+        clock.advance(timedelta(minutes=2) - US)
         service.cancel_activation(key_id, owner="alice")
-        with pytest.raises(SendLimitReached):
-            service.request_activation(key_id, owner="alice")
-        assert service.get(key_id, owner="alice").state is State.SECRET_ACKNOWLEDGED
+        service.request_activation(key_id, owner="alice")
+        assert len(notifier.codes()) == sent
+        clock.advance(US)
+        service.cancel_activation(key_id, owner="alice")
+        service.request_activation(key_id, owner="alice")
+        assert len(notifier.codes()) == sent + 1

@@ -47,15 +47,17 @@ EXPECTED: dict[tuple[State, Action], State] = {
     (C, Action.ACKNOWLEDGE_SECRET): A,
     (A, Action.REQUEST_ACTIVATION): P,
     (OFF, Action.REQUEST_ACTIVATION): P,
+    (P, Action.REQUEST_ACTIVATION): P,  # "Activate" on a key waiting for its code reopens it
     (P, Action.RESEND_CODE): P,
     (P, Action.VERIFY_CODE): ON,
     (P, Action.CANCEL_ACTIVATION): A,
     (ON, Action.DISABLE): OFF,
     (OFF, Action.ENABLE): P,
     (A, Action.ENABLE): P,
+    (P, Action.ENABLE): P,  # without direct enable, enable is ACTIVATE: it reopens the dialog
     (C, Action.EDIT): C,
     (A, Action.EDIT): A,
-    (P, Action.EDIT): P,
+    (P, Action.EDIT): A,  # an edit ends the pending code: back to where activation began
     (ON, Action.EDIT): OFF,
     (OFF, Action.EDIT): OFF,
     **{(s, Action.RESET_SECRET): s for s in (C, A, P, ON, OFF)},

@@ -44,14 +44,15 @@ from keyturn.core.records import (
 )
 from keyturn.core.scope import Scope
 from keyturn.crypto.hashing import SecretHasher
-from keyturn.outbox import CodeSeal, OutboxRelay, RelayReport
-from keyturn.service import KeyService
+from keyturn.crypto.sealing import CodeSeal
+from keyturn.service import AsyncKeyService, KeyService, OutboxRelay, RelayReport
 
 __all__ = [
     "Action",
     "ActionNotAllowed",
     "ActivationLocked",
     "ApiKey",
+    "AsyncKeyService",
     "AuthenticationFailed",
     "ChallengeInvalid",
     "CodeAttemptsExhausted",

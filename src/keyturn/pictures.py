@@ -15,8 +15,9 @@ from typing import Final
 
 import attrs
 
-from keyturn.core.lifecycle import LIVE_STATES, ROUTES, Action, Condition, State
-from keyturn.core.lifecycle import edges as lifecycle_edges
+from keyturn.core.decide import routed
+from keyturn.core.lifecycle import LIVE_STATES, Action, Condition, Edge, State
+from keyturn.core.machine import ROUTES
 from keyturn.core.policy import Policy
 
 #: Where the drawing puts the states: a key's way toward ``active``. The box standing for every
@@ -40,6 +41,7 @@ def guard_answers(policy: Policy) -> dict[Condition, tuple[bool, ...]]:
         Condition.CAME_FROM_DISABLED: (False, True),
         Condition.DIRECT_ENABLE: (policy.direct_enable,),
         Condition.EDIT_DEACTIVATES: (True, False) if policy.edit_deactivates else (False,),
+        Condition.CODE_REUSABLE: (False, True),
     }
 
 
@@ -91,33 +93,49 @@ class Picture:
 def picture(policy: Policy) -> Picture:
     """The arrows ``MACHINE`` takes under ``policy``, with what every live state shares boxed."""
     answers, words = guard_answers(policy), policy.describe()
-    labels = {(e.source, e.action, e.dest): e.label for e in lifecycle_edges()}
-    taken: list[tuple[State, Action, State]] = []
-    for (state, action), (guard, held, otherwise) in ROUTES.items():
-        options = [held] if guard is None else [held if a else otherwise for a in answers[guard]]
-        taken += [(state, action, d) for d in dict.fromkeys(options) if d is not None]
+    taken: list[Edge] = []
+    for route in ROUTES.values():
+        if route.guard is None:
+            options = [route.held]
+        else:
+            options = [route.held if a else route.otherwise for a in answers[route.guard]]
+        taken += [e for e in dict.fromkeys(options) if e is not None]
 
     def sources(action: Action, dest: State | None) -> set[State]:
-        return {s for s, a, d in taken if a is action and d is (s if dest is None else dest)}
+        return {
+            e.source
+            for e in taken
+            if e.action is action and e.dest is (e.source if dest is None else dest)
+        }
 
-    def why(state: State, action: Action, dest: State) -> str:
-        return labels[state, action, dest].format(**words)
+    def why(edge: Edge) -> str:
+        caption: str = edge.label.format(**words)
+        return caption
 
     live = set(LIVE_STATES)
     stays = [a for a in Action if sources(a, None) == live]
     leaves = [(a, d) for a in Action for d in State if d not in live and sources(a, d) == live]
     merged: dict[tuple[str, State], list[tuple[Action, str]]] = {}
     inside: dict[str, list[str]] = {}
-    for state, action, dest in taken:
+    for edge in taken:
+        state, action, dest = edge.source, edge.action, edge.dest
         if (action in stays and dest is state) or (action, dest) in leaves:
             continue
-        reason = (action, why(state, action, dest))
+        reason = (action, why(edge))
+        if not reason[1] and any(
+            e.action is action and e.source is state and e.dest is dest and e.label
+            for e in taken
+        ):
+            continue  # an edge without a caption beside a twin that has one: drawn once
         if dest is state:
             inside.setdefault(state.value, []).append(": ".join(filter(None, reason)))
         else:
             merged.setdefault((state.value, dest), []).append(reason)
     for action, dest in leaves:
-        merged.setdefault((SHARED, dest), []).append((action, why(LIVE_STATES[0], action, dest)))
+        first = next(
+            e for e in taken if (e.source, e.action, e.dest) == (LIVE_STATES[0], action, dest)
+        )
+        merged.setdefault((SHARED, dest), []).append((action, why(first)))
     order = [str(s) for s in ORDER]
     arrows = sorted(
         (Arrow(s, d, tuple(r)) for (s, d), r in merged.items()),
@@ -155,8 +173,9 @@ def markdown_table(policy: Policy | None = None) -> str:
     for s in State:
         cells = []
         for a in actions:
-            guard, held, otherwise = ROUTES.get((s, a), (None, None, None))
-            dest = held if guard is None or answers[guard][0] else otherwise
+            route = ROUTES.get((s, routed(a, policy or Policy())))
+            edge = None if route is None else route.edge(lambda g: answers[Condition(g)][0])
+            dest = None if edge is None else edge.dest
             if dest is None:
                 cells.append("refused")
             elif dest is s:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Final
 
-from keyturn import validation
-from keyturn.core import decisions, time_rules
+from keyturn.core import checks, commands, time_rules, validation
+from keyturn.core.changes import Edit, changed_fields
+from keyturn.core.commands import Decision
+from keyturn.core.decide import decide
 from keyturn.core.lifecycle import State
 from keyturn.core.scope import RESOURCES, Scope
-from keyturn.operations import UNSET
+from keyturn.service import UNSET
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -104,14 +106,10 @@ def _timing(
 def next_send_at(key: ApiKey, *, now: datetime, policy: Policy) -> datetime:
     """The earliest time a new code can be sent for ``key``: ``now`` if it can be now.
 
-    The later of the resend wait of its pending code and the send cap (``max_sends`` per
-    ``send_window``).
+    The later of the resend wait (from the last code sent, whatever happened since) and the
+    send cap (``max_sends`` per ``send_window``): the core's own rules.
     """
-    at = now
-    if key.pending is not None and not time_rules.resend_open(key.pending, now):
-        at = key.pending.resend_at
-    capped = time_rules.next_send_at(key.sends, now, policy)
-    return max(at, capped) if capped is not None else at
+    return checks.next_send_at(key, now, policy)
 
 
 def code_view(key: ApiKey, *, now: datetime, policy: Policy) -> dict[str, Any] | None:
@@ -127,7 +125,7 @@ def code_view(key: ApiKey, *, now: datetime, policy: Policy) -> dict[str, Any] |
     send_at = next_send_at(key, now=now, policy=policy)
     return {
         **_timing(pending.sent_at, pending.expires_at, pending.resend_at, now),
-        "attempts_left": decisions.attempts_left(key, policy),
+        "attempts_left": checks.attempts_left(key, policy),
         "next_send_at": iso(send_at),
         "next_send_in": seconds_until(send_at, now),
         "send_limited": time_rules.next_send_at(key.sends, now, policy) is not None,
@@ -182,16 +180,17 @@ def edit_preview(
     :class:`~keyturn.InvalidInput`; an edit the key's state refuses raises
     :class:`~keyturn.ActionNotAllowed`. Nothing is written.
     """
-    edit = decisions.Edit(
+    edit = Edit(
         name=None if name is UNSET else validation.name(name),
         max_scope=None if max_scope is UNSET else Scope.parse(max_scope),
         ip_whitelist=None if ip_whitelist is UNSET else validation.ip_whitelist(ip_whitelist),
     )
-    change = decisions.edited(
-        key, edit, now=now, policy=policy, actor=key.owner, notification_id="preview"
+    outcome = decide(
+        key, commands.Edit(key.owner, edit), now=now, policy=policy, new_id=lambda: "preview"
     )
+    change = outcome.change if isinstance(outcome, Decision) else None
     return {
-        "changes": list(decisions.changed_fields(key, edit)),
+        "changes": list(changed_fields(key, edit)),
         "deactivates": change is not None and key.enabled and not change.key.enabled,
     }
 

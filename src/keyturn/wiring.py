@@ -28,11 +28,10 @@ from keyturn.adapters.conninfo import is_postgres
 from keyturn.core.errors import InvalidInput, StoreError
 from keyturn.core.policy import Policy
 from keyturn.crypto.hashing import SecretHasher
-from keyturn.outbox import CodeSeal
+from keyturn.crypto.sealing import CodeSeal
 from keyturn.service import KeyService
 
 if TYPE_CHECKING:
-    from keyturn.aio import AsyncKeyService
     from keyturn.api.asgi import Api
     from keyturn.crypto.sealing import SecretBox
     from keyturn.ports import (
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
         Notifier,
         SecondFactor,
     )
+    from keyturn.service import AsyncKeyService
 
 DEFAULT_DB: Final = "keyturn.db"
 KEY_BYTES: Final = 32
@@ -242,7 +242,7 @@ def build_async_service(
 ) -> AsyncKeyService:
     """:func:`build_service` for async ports: the same keys, so both services share a store."""
     from keyturn.adapters.to_async import AsyncVerifierAdapter  # noqa: PLC0415
-    from keyturn.aio import AsyncKeyService  # noqa: PLC0415
+    from keyturn.service import AsyncKeyService  # noqa: PLC0415
 
     shared = _shared(master_key, clock, policy, code_length)
     return AsyncKeyService(

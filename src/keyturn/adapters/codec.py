@@ -49,6 +49,7 @@ def _pending_out(p: PendingCode | None) -> dict[str, Any] | None:
         "expires_at": to_us(p.expires_at),
         "resend_at": to_us(p.resend_at),
         "attempts": p.attempts,
+        "ended": p.ended,
     }
 
 
@@ -61,6 +62,7 @@ def _pending_in(d: dict[str, Any] | None) -> PendingCode | None:
         expires_at=from_us(d["expires_at"]),
         resend_at=from_us(d["resend_at"]),
         attempts=d["attempts"],
+        ended=d.get("ended", False),
     )
 
 

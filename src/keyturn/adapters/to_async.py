@@ -1,4 +1,4 @@
-"""Sync adapters as async ports, for :class:`~keyturn.aio.AsyncKeyService`.
+"""Sync adapters as async ports, for :class:`~keyturn.service.AsyncKeyService`.
 
 A store or notifier that blocks (SQLite's file, an SMTP connection) runs in a worker thread
 (``asyncio.to_thread``), so the event loop never waits on it; one that does not block (the

@@ -15,9 +15,9 @@ How the API maps onto the lifecycle (the README says more):
   guards (create, edit, disable, change scope, list) first answer
   ``security_key_authorization_required`` with a challenge; the same call repeated with
   ``authorization_data`` (the TOTP code) and ``challenge`` proceeds
-  (:mod:`keyturn.security_keys`). Each guarded method checks its own parameters first, so a
+  (:mod:`keyturn.core.security_keys`). Each guarded method checks its own parameters first, so a
   malformed request does not spend a challenge.
-* Every call goes to the async service (:class:`~keyturn.aio.AsyncKeyService`), which runs the
+* Every call goes to the async service (:class:`~keyturn.service.AsyncKeyService`), which runs the
   same operations as the sync one over async ports.
 """
 
@@ -30,21 +30,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from keyturn import signatures, validation
+from keyturn import signatures
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.api.objects import ACCESS_LOG_EVENTS, access_log_entry, key_object
+from keyturn.core import validation
 from keyturn.core.errors import AuthenticationFailed, KeyturnError, SecurityKeyRequired
 from keyturn.core.records import SecurityAnswer
 from keyturn.core.scope import Scope
-from keyturn.operations import UNSET
+from keyturn.service import UNSET
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from keyturn.aio import AsyncKeyService
     from keyturn.api.tokens import Tokens
     from keyturn.core.records import Principal
+    from keyturn.service import AsyncKeyService
 
     _Handler = Callable[["Rpc", Principal, dict[str, Any]], Awaitable[Any]]
 
@@ -102,7 +103,7 @@ class _Credential:
 
 @attrs.define(kw_only=True)
 class Rpc:
-    """Deribit's API-key methods over a :class:`~keyturn.aio.AsyncKeyService`."""
+    """Deribit's API-key methods over a :class:`~keyturn.service.AsyncKeyService`."""
 
     service: AsyncKeyService
     tokens: Tokens

@@ -6,7 +6,7 @@ its tokens carry the session's id, the key's id and client id, the key's credent
 granted scope, the kind and the expiry. What makes a token die when the lifecycle says so:
 
 * every check reads the session and its key together (one store read, no cache), and admits
-  only by :func:`keyturn.authentication.refusal`, the rule every credential obeys: the key is
+  only by :func:`keyturn.core.credentials.refusal`, the rule every credential obeys: the key is
   ``active``, the request's address passes its whitelist, and the key is still at the token's
   generation (a new secret, a disable, a removal, a narrower scope or whitelist move it on);
 * a session can be ended (reuse of a refresh token, logout), which ends all its tokens;
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from keyturn import validation
 from keyturn._log import get_logger
-from keyturn.authentication import principal_of, refusal
+from keyturn.core import validation
+from keyturn.core.credentials import principal_of, refusal
 from keyturn.core.errors import AuthenticationFailed, InvalidInput
 from keyturn.core.records import Principal, Session
 from keyturn.core.scope import Scope

@@ -103,16 +103,30 @@ class CodeError(KeyturnError):
 
 
 class CodeMismatch(CodeError):  # noqa: N818
-    """The code does not match. ``attempts_left`` counts the tries this code has left."""
+    """The code does not match; the failure was counted.
+
+    ``attempts_left`` is how many more wrong codes this request can bear: the smaller of the
+    tries this code has left (``Policy.max_attempts``) and the wrong codes in a row left before
+    activation locks (``failures_before_lock``, from ``Policy.max_consecutive_failures``; a new
+    code does not reset it).
+    """
 
     def __init__(
-        self, *, key_id: int | None, state: str | None, action: str, attempts_left: int
+        self,
+        *,
+        key_id: int | None,
+        state: str | None,
+        action: str,
+        attempts_left: int,
+        failures_before_lock: int | None = None,
     ) -> None:
         hint = (
             f"{attempts_left} attempt(s) left for this code"
             if attempts_left
             else "no attempts left for this code; request a new one"
         )
+        if failures_before_lock == 0:
+            hint = "activation is now locked: an operator must unlock it"
         super().__init__(
             f"verification code does not match; {hint}",
             key_id=key_id,
@@ -120,6 +134,7 @@ class CodeMismatch(CodeError):  # noqa: N818
             action=action,
         )
         self.attempts_left = attempts_left
+        self.failures_before_lock = failures_before_lock
 
 
 class CodeExpired(CodeError):  # noqa: N818

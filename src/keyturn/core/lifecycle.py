@@ -1,23 +1,18 @@
-"""The key lifecycle: every state, every action, every edge.
+"""The key lifecycle: every state, every action, every edge, defined once.
 
-Everything that decides where a key may go lives here, and nowhere else. Rules of this module
-(after h11's ``_state.py``):
+Everything that decides where a key may go is declared here, in ``_EDGES``, and nowhere else
+(after h11's ``_state.py``). :mod:`keyturn.core.machine` builds the one ``transitions`` machine
+from these edges and compiles the lookup table the service reads by triggering it;
+:mod:`keyturn.diagrams` draws the same machine. Rules of this module:
 
-* The edges are defined once, in ``_EDGES``, and one ``transitions`` machine is built from them
-  for the whole process (``MACHINE``, ``model=None``). At import the machine is *triggered* for
-  every state, action and answer of the guards, on a throwaway model, and where it went is kept
-  in the lookup table ``ROUTES``. :mod:`keyturn.diagrams` has a ``GraphMachine`` draw the same
-  answers. The service, the diagrams and the docs cannot disagree with the machine.
-* Triggering a ``transitions`` event costs about 10 µs; a dict lookup a fraction of one. The hot
-  path asks :func:`route`, which reads ``ROUTES`` and never touches a machine.
 * A *guard* (:class:`Condition`) is a named fact about a request (``code_accepted``...), named
   once, in :class:`Condition`, and attached to its edges by that name: the machine asks the
   model's method (or attribute) of that name. At most one guard decides between the edges of one
-  action from one state, so a route is a guard and its two answers. Time rules and counters are
-  not guards: they refuse outright, in :mod:`keyturn.core.time_rules` and
-  :mod:`keyturn.core.decisions`.
-* Only ``transitions``' documented API is used: ``Machine(...)`` with transition dicts,
-  ``get_triggers``, ``add_model``/``remove_model``, ``set_state`` and the model's ``trigger``.
+  action from one state, so a route is a guard and the two edges it chooses between.
+* A *check* (:class:`Check`) is a named rule that refuses an edge outright (a lock, a time rule,
+  a counter), attached to its edges by name too; :mod:`keyturn.core.checks` holds each rule's
+  one implementation, and :func:`keyturn.core.decide.decide` runs an edge's checks before taking
+  it.
 * No I/O, no clock, no policy values here. Labels that mention numbers are templates, filled in
   from a :class:`~keyturn.core.policy.Policy` by whoever draws them.
 """
@@ -25,14 +20,12 @@ Everything that decides where a key may go lives here, and nowhere else. Rules o
 from __future__ import annotations
 
 import enum
-import itertools
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
-from transitions import Machine
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
 
 class State(enum.StrEnum):
@@ -70,6 +63,17 @@ class Condition(enum.StrEnum):
     CAME_FROM_DISABLED = "came_from_disabled"
     DIRECT_ENABLE = "direct_enable"
     EDIT_DEACTIVATES = "edit_deactivates"
+    CODE_REUSABLE = "code_reusable"
+
+
+class Check(enum.StrEnum):
+    """The named rules that refuse an edge outright (implemented in :mod:`keyturn.core.checks`)."""
+
+    NOT_LOCKED = "not_locked"
+    RESEND_OPEN = "resend_open"
+    UNDER_SEND_CAP = "under_send_cap"
+    CODE_LIVE = "code_live"
+    HAS_SECRET = "has_secret"  # noqa: S105 (a rule's name)
 
 
 INITIAL: Final = State.CREATED
@@ -85,7 +89,7 @@ ACTION_DOCS: Final[Mapping[Action, str]] = {
     Action.VERIFY_CODE: "the owner enters the code",
     Action.CANCEL_ACTIVATION: "the owner closes the code dialog",
     Action.DISABLE: "deactivate, at once",
-    Action.ENABLE: "activate an acknowledged or disabled key (directly, under the policy)",
+    Action.ENABLE: "activate at once (direct-enable policy); otherwise as ACTIVATE, by a code",
     Action.EDIT: "change name, scope, IP whitelist or features",
     Action.RESET_SECRET: "a new secret, shown once; the old one stops working at once",
     Action.REMOVE: "permanent; the record stays for audit",
@@ -107,10 +111,15 @@ class Edge:
     when: Condition | None = None
     unless: Condition | None = None
     label: str = ""
+    checks: tuple[Check, ...] = ()
 
-    def config(self) -> dict[str, str | list[str]]:
-        """This edge as ``transitions`` takes a transition: the guard attached by its name."""
-        config: dict[str, str | list[str]] = {"trigger": self.action.value}
+    def config(self, after: Callable[[], None]) -> dict[str, Any]:
+        """This edge as ``transitions`` takes a transition: the guard attached by its name.
+
+        ``after`` is called once the machine has taken this edge, so whoever triggers the
+        machine learns which edge it was (two edges may share their ends).
+        """
+        config: dict[str, Any] = {"trigger": self.action.value, "after": after}
         config |= {"source": self.source.value, "dest": self.dest.value}
         for key, guard in (("conditions", self.when), ("unless", self.unless)):
             if guard is not None:
@@ -119,69 +128,80 @@ class Edge:
 
 
 def _from_each(
-    action: Action, sources: tuple[State, ...], *, to: State | None = None, label: str = ""
+    action: Action,
+    sources: tuple[State, ...],
+    *,
+    to: State | None = None,
+    label: str = "",
+    checks: tuple[Check, ...] = (),
 ) -> list[Edge]:
     """Edges of ``action`` from each source; to ``to``, or back to the source itself."""
-    return [Edge(action, s, to if to is not None else s, label=label) for s in sources]
+    return [Edge(action, s, s if to is None else to, label=label, checks=checks) for s in sources]
+
+
+_Side = tuple[State, str, tuple[Check, ...]]
 
 
 def _guarded(
-    action: Action,
-    source: State,
-    guard: Condition,
-    held: tuple[State, str],
-    otherwise: tuple[State, str],
+    action: Action, source: State, guard: Condition, held: _Side, other: _Side
 ) -> list[Edge]:
-    """The two edges of ``action`` from ``source``: ``(dest, label)`` if ``guard`` holds, or not."""
+    """The two edges of ``action`` from ``source``: ``held`` if ``guard`` holds, else ``other``."""
     return [
-        Edge(action, source, held[0], when=guard, label=held[1]),
-        Edge(action, source, otherwise[0], unless=guard, label=otherwise[1]),
+        Edge(action, source, held[0], when=guard, label=held[1], checks=held[2]),
+        Edge(action, source, other[0], unless=guard, label=other[1], checks=other[2]),
     ]
 
 
-_P, _CODE_SENT = State.PENDING_2FA, "code sent, valid {code_ttl}"
-_WAITING = (State.SECRET_ACKNOWLEDGED, State.DISABLED)  # where activation can start
-_RESEND = "after {resend_after}, max {max_sends} per {send_window}"
+_P, _A, _D, _SA = State.PENDING_2FA, State.ACTIVE, State.DISABLED, State.SECRET_ACKNOWLEDGED
+_SEND = (Check.NOT_LOCKED, Check.RESEND_OPEN, Check.UNDER_SEND_CAP)  # before any code is sent
+_SENT: Final = (_P, "code sent, valid {code_ttl}", _SEND)
+_LOCK = (Check.NOT_LOCKED,)
+_REOPENED: Final = (_P, "", _LOCK)  # drawn as its twin: only whether a code is sent differs
+_CHECKED = (Check.NOT_LOCKED, Check.CODE_LIVE)  # before a code is checked
+_BACK: Final = ((_D, "dialog closed", ()), (_SA, "dialog closed", ()))
 
 _EDGES: Final[tuple[Edge, ...]] = (
-    Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, State.SECRET_ACKNOWLEDGED, label="secret saved"),
-    *_from_each(Action.REQUEST_ACTIVATION, _WAITING, to=_P, label=_CODE_SENT),
-    Edge(Action.RESEND_CODE, _P, _P, label=_RESEND),
+    Edge(Action.ACKNOWLEDGE_SECRET, State.CREATED, _SA, label="secret saved"),
+    *(
+        e
+        for s in (_SA, _D, _P)
+        for e in _guarded(Action.REQUEST_ACTIVATION, s, Condition.CODE_REUSABLE, _REOPENED, _SENT)
+    ),
+    Edge(
+        Action.RESEND_CODE,
+        _P,
+        _P,
+        label="after {resend_after}, max {max_sends} per {send_window}",
+        checks=_SEND,
+    ),
     *_guarded(
         Action.VERIFY_CODE,
         _P,
         Condition.CODE_ACCEPTED,
-        (State.ACTIVE, "right code within {code_ttl}"),
-        (_P, "wrong code, max {max_attempts} per code"),
+        (_A, "right code within {code_ttl}", _CHECKED),
+        (_P, "wrong code, max {max_attempts} per code", _CHECKED),
     ),
-    *_guarded(
-        Action.CANCEL_ACTIVATION,
-        _P,
-        Condition.CAME_FROM_DISABLED,
-        (State.DISABLED, "dialog closed"),
-        (State.SECRET_ACKNOWLEDGED, "dialog closed"),
-    ),
-    Edge(Action.DISABLE, State.ACTIVE, State.DISABLED, label="at once"),
+    *_guarded(Action.CANCEL_ACTIVATION, _P, Condition.CAME_FROM_DISABLED, *_BACK),
+    Edge(Action.DISABLE, _A, _D, label="at once"),
     *(
-        edge
-        for source in _WAITING
-        for edge in _guarded(
-            Action.ENABLE,
-            source,
-            Condition.DIRECT_ENABLE,
-            (State.ACTIVE, "no code"),
-            (_P, _CODE_SENT),
-        )
+        Edge(Action.ENABLE, s, _A, when=Condition.DIRECT_ENABLE, label="no code", checks=_LOCK)
+        for s in (_SA, _D, _P)
     ),
     *_guarded(
         Action.EDIT,
-        State.ACTIVE,
+        _A,
         Condition.EDIT_DEACTIVATES,
-        (State.DISABLED, "scope, whitelist or features changed"),
-        (State.ACTIVE, ""),
+        (_D, "scope, whitelist or features changed", ()),
+        (_A, "", ()),
     ),
-    *_from_each(Action.EDIT, tuple(s for s in LIVE_STATES if s is not State.ACTIVE)),
-    *_from_each(Action.RESET_SECRET, LIVE_STATES),
+    *_guarded(
+        Action.EDIT,
+        _P,
+        Condition.CAME_FROM_DISABLED,
+        *((d, "the code ends", ()) for d, _, _ in _BACK),
+    ),
+    *_from_each(Action.EDIT, (State.CREATED, _SA, _D)),
+    *_from_each(Action.RESET_SECRET, LIVE_STATES, checks=(Check.HAS_SECRET,)),
     *_from_each(Action.UNLOCK_ACTIVATION, LIVE_STATES),
     *_from_each(Action.REMOVE, LIVE_STATES, to=State.REMOVED, label="permanent"),
 )
@@ -190,111 +210,3 @@ _EDGES: Final[tuple[Edge, ...]] = (
 def edges() -> tuple[Edge, ...]:
     """Every edge of the lifecycle, in definition order."""
     return _EDGES
-
-
-#: The one machine of the process: the definition the table is compiled from, by triggering it.
-MACHINE: Final = Machine(
-    model=None,
-    states=[s.value for s in State],
-    transitions=[e.config() for e in _EDGES],
-    initial=INITIAL.value,
-    auto_transitions=False,
-    ignore_invalid_triggers=False,
-)
-
-
-class LifecycleDefinitionError(Exception):
-    """The edges break a rule of this module: a programming error, raised at import."""
-
-
-class _Probe:
-    """A throwaway model to trigger ``MACHINE`` on; each guard is an attribute of its name.
-
-    ``transitions`` takes a guard attribute that is not callable as its value.
-    """
-
-    state: str
-    trigger: Callable[[str], bool]  # bound by ``add_model``
-
-
-#: A route: the guard that decides (or ``None``), where the action goes when it holds and where
-#: when it does not (``None``: nowhere). Without a guard, both are the one destination.
-Route = tuple[Condition | None, State | None, State | None]
-
-
-def _compile(machine: Machine) -> dict[tuple[State, Action], Route]:
-    """Trigger ``machine`` for every state, action and answer of the guards; keep where it went."""
-    probe = _Probe()
-    machine.add_model(probe, initial=INITIAL.value)
-    answers = [
-        dict(zip(Condition, values, strict=True))
-        for values in itertools.product((True, False), repeat=len(Condition))
-    ]
-
-    def outcome(state: State, action: Action, answer: Mapping[Condition, bool]) -> State | None:
-        for guard, value in answer.items():
-            setattr(probe, guard.value, value)
-        machine.set_state(state.value, model=probe)
-        return State(probe.state) if probe.trigger(action.value) else None
-
-    table: dict[tuple[State, Action], Route] = {}
-    try:
-        for state in State:
-            for action in map(Action, machine.get_triggers(state.value)):
-                seen = [(a, outcome(state, action, a)) for a in answers]
-                table[state, action] = _route_of(state, action, seen)
-    finally:
-        machine.remove_model(probe)
-    return table
-
-
-def _route_of(
-    state: State, action: Action, seen: Sequence[tuple[Mapping[Condition, bool], State | None]]
-) -> Route:
-    """The one guard (or none) that explains every outcome ``seen``; more is refused."""
-    for guard in (None, *Condition):
-        held = {dest for a, dest in seen if guard is None or a[guard]}
-        otherwise = {dest for a, dest in seen if guard is not None and not a[guard]}
-        if len(held) == 1 and len(otherwise) <= 1:
-            dest = held.pop()
-            return guard, dest, otherwise.pop() if otherwise else dest
-    msg = f"{action} from {state}: no single guard decides where it goes"
-    raise LifecycleDefinitionError(msg)
-
-
-#: ``{(state, action): (guard or None, dest when it holds, dest when not)}``, from ``MACHINE``.
-ROUTES: Final = _compile(MACHINE)
-
-
-def allowed_actions(state: State) -> tuple[Action, ...]:
-    """The actions that have an edge out of ``state``, in declaration order."""
-    return tuple(a for a in Action if (state, a) in ROUTES)
-
-
-def sources_of(action: Action) -> tuple[State, ...]:
-    """The states ``action`` may start from."""
-    return tuple(s for s in State if (s, action) in ROUTES)
-
-
-def destinations(state: State, action: Action) -> frozenset[State]:
-    """Every state ``action`` can lead to from ``state``, whatever its guard answers."""
-    _, held, otherwise = ROUTES.get((state, action), (None, None, None))
-    return frozenset(d for d in (held, otherwise) if d is not None)
-
-
-def route(state: State, action: Action, facts: Callable[[str], bool] | None = None) -> State | None:
-    """Where ``action`` takes a key in ``state``, as the machine answered for these facts.
-
-    ``facts(guard_name)`` answers the route's guard; it is asked only when there is one.
-    ``None`` means the action has no edge out of ``state`` (or none whose guard holds, or the
-    route has a guard and no facts were given).
-    """
-    found = ROUTES.get((state, action))
-    if found is None:
-        return None
-    guard, when_held, otherwise = found
-    if guard is None:
-        return when_held
-    if facts is None:
-        return None
-    return when_held if facts(guard) else otherwise

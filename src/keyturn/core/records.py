@@ -21,15 +21,16 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from keyturn.core.scope import Scope
-    from keyturn.validation import IpNetwork
+    from keyturn.core.validation import IpNetwork
 
 
 @attrs.frozen
 class PendingCode:
-    """The one live verification code of a key (activation), or of a challenge.
+    """The last verification code of a key (activation), or of a challenge, until it is used.
 
     ``ref`` is what the code verifier needs to check a candidate (a keyed hash for the default
-    verifier, a reference for an outside service); never the code itself.
+    verifier, a reference for an outside service); never the code itself. ``ended`` marks a code
+    that can no longer be entered (an edit ended it) but still times the resend wait.
     """
 
     ref: str = attrs.field(repr=False)
@@ -37,6 +38,7 @@ class PendingCode:
     expires_at: datetime
     resend_at: datetime
     attempts: int = 0
+    ended: bool = False
 
 
 @attrs.frozen
@@ -162,8 +164,8 @@ class Notification:
     """A message for the owner: a code to enter, or news of a change to one of their keys.
 
     ``code`` is set only for ``CODE`` notifications from a verifier that lets keyturn deliver; it
-    is hidden from repr, sealed while it waits in the outbox (:class:`keyturn.outbox.CodeSeal`),
-    and dropped from storage once delivered.
+    is hidden from repr, sealed while it waits in the outbox
+    (:class:`keyturn.crypto.sealing.CodeSeal`), and dropped from storage once delivered.
     """
 
     id: str

@@ -27,6 +27,8 @@ from keyturn.core.errors import InvalidInput, KeyturnError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from keyturn.core.records import Notification
+
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
 _KEY_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -103,3 +105,53 @@ class SecretBox:
     def reseal(self, sealed: str, *, context: str) -> str:
         """``sealed`` opened and sealed again under the current key."""
         return self.seal(self.open(sealed, context=context), context=context)
+
+
+#: The ring id of the one key codes are sealed under; it also marks a value as sealed.
+_SEALED_CODE: Final = "oc1"
+
+
+@attrs.frozen
+class CodeSeal:
+    """Seals the codes the outbox holds: AES-256-GCM, bound to the notification's id.
+
+    The key comes from the server key (``wiring.derive(server_key, "outbox-codes")``), so every
+    worker and relay sharing a database opens what any of them sealed. A sealed code is
+    ``oc1:<base64url>``; a value without that prefix is a code queued before codes were sealed,
+    and is delivered as it is.
+    """
+
+    _box: SecretBox = attrs.field(alias="box", repr=False)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> CodeSeal:
+        """A seal under ``key`` (32 bytes)."""
+        return cls(box=SecretBox({_SEALED_CODE: key}, _SEALED_CODE))
+
+    @classmethod
+    def generate(cls) -> CodeSeal:
+        """A seal under a fresh random key (tests, throwaway stores)."""
+        return cls(box=SecretBox.generate(_SEALED_CODE))
+
+    def seal_code(self, notification: Notification) -> Notification:
+        """``notification`` with its code sealed; one without a code as it is."""
+        if notification.code is None:
+            return notification
+        sealed = self._box.seal(notification.code, context=_context(notification))
+        return attrs.evolve(notification, code=sealed)
+
+    def open_code(self, notification: Notification) -> Notification:
+        """``notification`` with its code opened for delivery (a legacy plain code as it is).
+
+        Raises :class:`~keyturn.crypto.sealing.SealError` for a value sealed under another server
+        key or moved from another notification.
+        """
+        code = notification.code
+        if code is None or not code.startswith(f"{_SEALED_CODE}:"):
+            return notification
+        opened = self._box.open(code, context=_context(notification))
+        return attrs.evolve(notification, code=opened)
+
+
+def _context(notification: Notification) -> str:
+    return f"outbox/{notification.id}"

@@ -1,7 +1,7 @@
 """Building the portal, and the site ``keyturn serve`` runs: the API beside the portal.
 
 :func:`build_portal` makes the portal's Starlette application over an
-:class:`~keyturn.aio.AsyncKeyService`. Mounted by a host application under a prefix, it takes
+:class:`~keyturn.service.AsyncKeyService`. Mounted by a host application under a prefix, it takes
 ``account_of``: a function (sync or async) naming the signed-in account of a request, or
 ``None``; the host's own login guards it. Without ``account_of`` it brings its reference
 sign-in (an email address and a code sent to it). :func:`build_site` puts the Deribit API and
@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from keyturn.aio import AsyncKeyService
     from keyturn.portal.mailbox import DevMailbox
     from keyturn.portal.web import AccountOf
     from keyturn.ports import AsyncNotifier
+    from keyturn.service import AsyncKeyService
 
 #: The seed's rules: creating, editing and removing a key are confirmed by a code sent to the
 #: owner; deactivating is immediate; activating always goes through a code.

@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from keyturn import ApiKey
-    from keyturn.aio import AsyncKeyService
     from keyturn.http_errors import HttpError
     from keyturn.portal.mailbox import DevMailbox
     from keyturn.portal.signin import SignInCodes
+    from keyturn.service import AsyncKeyService
 
     AccountOf = Callable[[Request], str | Awaitable[str | None] | None]
     Handler = Callable[["Ctx"], Awaitable[Response]]

@@ -19,8 +19,7 @@ from keyturn.adapters.notifiers import RecordingNotifier
 from keyturn.core.lifecycle import State
 from keyturn.core.policy import Policy
 from keyturn.crypto.hashing import SecretHasher, new_token
-from keyturn.crypto.sealing import SecretBox
-from keyturn.outbox import CodeSeal
+from keyturn.crypto.sealing import CodeSeal, SecretBox
 from keyturn.ports import IssuedCode
 from keyturn.service import KeyService
 from keyturn.wiring import default_second_factor

@@ -1,4 +1,4 @@
-"""Drive an :class:`~keyturn.aio.AsyncKeyService` from synchronous code (tests).
+"""Drive an :class:`~keyturn.service.AsyncKeyService` from synchronous code (tests).
 
 :class:`BlockingService` runs every coroutine method of the async service to completion on its
 own event loop, so a test suite written against :class:`~keyturn.service.KeyService` runs
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from keyturn.aio import AsyncKeyService
+    from keyturn.service import AsyncKeyService
 
 
 class _Blocking:

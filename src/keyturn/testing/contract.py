@@ -38,9 +38,9 @@ from keyturn.core.records import (
     Session,
 )
 from keyturn.core.scope import Scope
+from keyturn.core.validation import ip_whitelist
 from keyturn.crypto.hashing import new_client_id, new_token
 from keyturn.testing import KnownCodeVerifier, ManualClock, RecordingNotifier, make_service
-from keyturn.validation import ip_whitelist
 
 if TYPE_CHECKING:
     from keyturn.ports import KeyStore

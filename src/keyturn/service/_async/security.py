@@ -1,62 +1,46 @@
-"""Deribit's per-call 2FA ("security keys"): challenge a guarded call, check the code it returns.
+"""Deribit's per-call 2FA ("security keys"): enroll one, challenge a guarded call, check its code.
 
-An account may enroll one security key: a TOTP secret shared with the person's authenticator app
-(:class:`~keyturn.ports.SecondFactor`), kept sealed. While it has one, every call the caller
-guards (the API guards create, edit, disable, change scope and list) goes in two rounds:
+While an account has a security key, every call the caller guards (the API guards create, edit,
+disable, change scope and list) goes in two rounds:
 
-1. without an answer, :meth:`SecurityKeys.authorize` raises
+1. without an answer, :meth:`authorize_call` raises
    :class:`~keyturn.core.errors.SecurityKeyRequired` with a challenge, valid for
    ``Policy.security_challenge_ttl`` (one minute) and for this owner, call and parameters only;
-2. the same call repeated with :class:`~keyturn.core.records.SecurityAnswer` (the challenge and the
-   code) passes if the code is right.
+2. the same call repeated with :class:`~keyturn.core.records.SecurityAnswer` (the challenge and
+   the code) passes if the code is right.
 
-The rules:
-
-* A challenge is a keyed MAC over owner, call, parameters, expiry and a random id: nothing is
-  stored when it is issued, and it cannot be forged or moved to another request. It is spent
-  (through the store's single-use nonces, so on every worker) the first time a code comes back
-  with it, right or wrong: after any refusal the caller starts over, as on Deribit.
-* A code is accepted once: the account remembers the TOTP step of the last accepted code, and a
-  code of that step or an earlier one is ``used_tfa_code``. The update is a compare-and-swap, so
-  two workers cannot both accept one code.
-* ``Policy.max_consecutive_failures`` wrong codes in a row lock the account's security key
-  (:class:`~keyturn.core.errors.SecurityKeyLocked`) until it is enrolled again.
-* A malformed answer is :class:`~keyturn.core.errors.InvalidInput` and spends nothing.
-
-Operations yield their store calls (:mod:`keyturn.effects`). Nothing here logs a secret, a code
-or a challenge.
+A challenge is a keyed MAC over owner, call, parameters, expiry and a random id: nothing is
+stored when it is issued, and it cannot be forged or moved to another request. It is spent
+(through the store's single-use nonces, so on every worker) the first time a code comes back
+with it, right or wrong. The rules of codes are :mod:`keyturn.core.security_keys`'; the update
+of the key is a compare-and-swap. Nothing here logs a secret, a code or a challenge. Async
+source of a generated twin.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import attrs
 
-from keyturn import validation
+from keyturn.core import security_keys, validation
 from keyturn.core.errors import (
     ConcurrentUpdate,
     InvalidInput,
-    SecurityKeyLocked,
     SecurityKeyRefused,
     SecurityKeyRequired,
 )
 from keyturn.core.records import SecurityAnswer, SecurityKey, SecurityKeyEnrollment
 from keyturn.crypto.hashing import new_token
-from keyturn.effects import STORE
+from keyturn.service._async.base import AsyncServiceBase
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from keyturn.core.policy import Policy
-    from keyturn.crypto.hashing import SecretHasher
     from keyturn.crypto.sealing import SecretBox
-    from keyturn.effects import Op
-    from keyturn.ports import Clock, SecondFactor
+    from keyturn.ports.common import SecondFactor
 
 #: Longest challenge or call name accepted before any work is done.
 MAX_CHALLENGE: Final = 200
@@ -66,31 +50,30 @@ _ATTEMPTS: Final = 4
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def call_digest(call: str, params: Mapping[str, Any]) -> str:
-    """A digest of one exact call: a challenge answers this call and no other."""
-    try:
-        text = json.dumps([call, params], sort_keys=True, separators=(",", ":"), default=str)
-    except (TypeError, ValueError, RecursionError):
-        raise InvalidInput("params", "must be JSON-like, with string keys") from None
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _context(owner: str) -> str:
     return f"security-key:{owner}"
 
 
-@attrs.define(kw_only=True)
-class SecurityKeys:
-    """Enrolls security keys and authorizes guarded calls with them."""
+def _answer(answer: object) -> SecurityAnswer | None:
+    """``answer`` if it is ``None`` or a well-shaped answer; else InvalidInput."""
+    if answer is None:
+        return None
+    if not isinstance(answer, SecurityAnswer):
+        raise InvalidInput("answer", "must be a SecurityAnswer")
+    challenge, code = answer.challenge, answer.code
+    if not isinstance(challenge, str) or not 0 < len(challenge) <= MAX_CHALLENGE:
+        raise InvalidInput("challenge", "is not a challenge this server issued")
+    if not isinstance(code, str) or len(code) > MAX_CHALLENGE:
+        raise InvalidInput("authorization_data", "must be the code as a string")
+    return answer
 
-    clock: Clock
-    secret_hasher: SecretHasher
-    policy: Policy
-    logger: Any
-    second_factor: SecondFactor | None = None
-    secret_box: SecretBox | None = None
 
-    def _ready(self) -> tuple[SecondFactor, SecretBox]:
+class AsyncSecurityKeys(AsyncServiceBase):
+    """Security keys (part of :class:`~keyturn.service.AsyncKeyService`)."""
+
+    __slots__ = ()
+
+    def _factor_ready(self) -> tuple[SecondFactor, SecretBox]:
         if self.second_factor is None or self.secret_box is None:
             raise InvalidInput(
                 "second_factor",
@@ -101,15 +84,21 @@ class SecurityKeys:
 
     # --- enrollment -------------------------------------------------------------------------
 
-    def enroll(self, owner: object, name: object, issuer: object) -> Op[SecurityKeyEnrollment]:
-        """A new TOTP security key for ``owner``, replacing (and unlocking) any earlier one."""
+    async def enroll_security_key(
+        self, owner: object, *, name: object = "authenticator", issuer: object = "keyturn"
+    ) -> SecurityKeyEnrollment:
+        """A new TOTP security key for ``owner``, replacing (and unlocking) any earlier one.
+
+        The answer carries the secret and its ``otpauth://`` URI: the only time they are given
+        out. Needs a ``second_factor`` (extra ``totp``) and a ``secret_box``.
+        """
         who, label = validation.owner(owner), validation.name(name)
         if not isinstance(issuer, str) or not 0 < len(issuer) <= MAX_CALL:
             raise InvalidInput("issuer", f"must be a string of 1 to {MAX_CALL} characters")
-        factor, box = self._ready()
+        factor, box = self._factor_ready()
         secret = factor.new_secret()
         for _ in range(_ATTEMPTS):
-            existing: SecurityKey | None = yield STORE.get_security_key(who)
+            existing = await self.store.get_security_key(who)
             key = SecurityKey(
                 owner=who,
                 name=label,
@@ -119,7 +108,7 @@ class SecurityKeys:
                 version=1 if existing is None else existing.version + 1,
             )
             try:
-                yield STORE.save_security_key(key)
+                await self.store.save_security_key(key)
             except ConcurrentUpdate:
                 continue
             self.logger.info("security_key_enrolled", owner=who, kind=key.kind, key_name=label)
@@ -127,41 +116,39 @@ class SecurityKeys:
             return SecurityKeyEnrollment(key, secret, uri)
         raise ConcurrentUpdate(0, 0, action="security_key")
 
-    def remove(self, owner: object) -> Op[bool]:
+    async def remove_security_key(self, owner: object) -> bool:
         """Forget ``owner``'s security key; whether there was one."""
         who = validation.owner(owner)
-        removed: bool = yield STORE.remove_security_key(who)
+        removed = await self.store.remove_security_key(who)
         if removed:
             self.logger.info("security_key_removed", owner=who)
         return removed
 
-    def get(self, owner: object) -> Op[SecurityKey | None]:
-        """``owner``'s security key, or ``None``."""
-        key: SecurityKey | None = yield STORE.get_security_key(validation.owner(owner))
-        return key
+    async def security_key(self, owner: object) -> SecurityKey | None:
+        """``owner``'s security key (without its secret), or ``None``."""
+        return await self.store.get_security_key(validation.owner(owner))
 
-    def reseal(self, box: SecretBox) -> Op[tuple[int, int]]:
+    async def _reseal_security_keys(self, box: SecretBox) -> tuple[int, int]:
         """Re-seal security keys not under ``box``'s current key: how many, and how many left."""
         done = 0
-        keys: list[SecurityKey] = yield STORE.list_security_keys()
-        for key in keys:
+        for key in await self.store.list_security_keys():
             if box.needs_reseal(key.sealed_secret):
                 sealed = box.reseal(key.sealed_secret, context=_context(key.owner))
                 try:
-                    yield STORE.save_security_key(
+                    await self.store.save_security_key(
                         attrs.evolve(key, sealed_secret=sealed, version=key.version + 1)
                     )
                 except ConcurrentUpdate:
                     continue
                 done += 1
-        after: list[SecurityKey] = yield STORE.list_security_keys()
+        after = await self.store.list_security_keys()
         return done, sum(1 for k in after if box.needs_reseal(k.sealed_secret))
 
     # --- authorizing a call -----------------------------------------------------------------
 
-    def authorize(
-        self, *, owner: object, call: object, params: Mapping[str, Any], answer: object
-    ) -> Op[None]:
+    async def authorize_call(
+        self, *, owner: object, call: object, params: Mapping[str, Any], answer: object = None
+    ) -> None:
         """Let the call through if the account has no security key or ``answer`` is right.
 
         Otherwise raises :class:`SecurityKeyRequired` (no answer), :class:`SecurityKeyRefused`,
@@ -170,58 +157,45 @@ class SecurityKeys:
         who = validation.owner(owner)
         if not isinstance(call, str) or not 0 < len(call) <= MAX_CALL:
             raise InvalidInput("call", f"must be a string of 1 to {MAX_CALL} characters")
-        checked = self._check_shape(answer)
-        digest = call_digest(call, params)
-        key: SecurityKey | None = yield STORE.get_security_key(who)
+        checked = _answer(answer)
+        digest = security_keys.call_digest(call, params)
+        key = await self.store.get_security_key(who)
         if key is None:
             return
-        factor, box = self._ready()
-        if key.failures >= self.policy.max_consecutive_failures:
-            raise SecurityKeyLocked(call=call, failures=key.failures)
+        factor, box = self._factor_ready()
+        security_keys.check_not_locked(key, self.policy, call)
         now = self.clock.now()
         if checked is None:
-            self._challenge(key, call, digest, now)
+            self._security_challenge(key, call, digest, now)
         if not checked.code:
             raise SecurityKeyRefused(
                 "tfa_code_is_required", "the challenge came back without a code", call=call
             )
         if not factor.is_well_formed(checked.code):
             raise InvalidInput("authorization_data", "is not a well-formed code", action=call)
-        nonce, expires_at = self._open(checked.challenge, who, call, digest)
+        nonce, expires_at = self._open_challenge(checked.challenge, who, call, digest)
         if now >= expires_at:
             raise SecurityKeyRefused("challenge_timeout", "the challenge has expired", call=call)
-        fresh = yield STORE.use_nonce(
+        fresh = await self.store.use_nonce(
             f"security-challenge:{who}", nonce, expires_at=expires_at, now=now
         )
         if not fresh:
             raise SecurityKeyRefused("used_tfa_code", "the challenge was used before", call=call)
         secret = box.open(key.sealed_secret, context=_context(who))
-        step = factor.match(secret, checked.code, now)
-        yield from self._record(key, step, call)
+        await self._record_code(key, factor.match(secret, checked.code, now), call)
 
-    def _check_shape(self, answer: object) -> SecurityAnswer | None:
-        """``answer`` if it is ``None`` or a well-shaped answer; else InvalidInput."""
-        if answer is None:
-            return None
-        if not isinstance(answer, SecurityAnswer):
-            raise InvalidInput("answer", "must be a SecurityAnswer")
-        challenge, code = answer.challenge, answer.code
-        if not isinstance(challenge, str) or not 0 < len(challenge) <= MAX_CHALLENGE:
-            raise InvalidInput("challenge", "is not a challenge this server issued")
-        if not isinstance(code, str) or len(code) > MAX_CHALLENGE:
-            raise InvalidInput("authorization_data", "must be the code as a string")
-        return answer
-
-    def _mac(self, owner: str, digest: str, nonce: str, expires_us: int) -> str:
+    def _challenge_mac(self, owner: str, digest: str, nonce: str, expires_us: int) -> str:
         return self.secret_hasher.digest(
             f"security-challenge\x00{owner}\x00{digest}\x00{nonce}\x00{expires_us}"
         )
 
-    def _challenge(self, key: SecurityKey, call: str, digest: str, now: datetime) -> NoReturn:
+    def _security_challenge(
+        self, key: SecurityKey, call: str, digest: str, now: datetime
+    ) -> NoReturn:
         expires_at = now + self.policy.security_challenge_ttl
         expires_us = (expires_at - _EPOCH) // timedelta(microseconds=1)
         nonce = new_token()
-        mac = self._mac(key.owner, digest, nonce, expires_us)
+        mac = self._challenge_mac(key.owner, digest, nonce, expires_us)
         self.logger.info("security_key_challenged", owner=key.owner, call=call)
         raise SecurityKeyRequired(
             challenge=f"{nonce}.{expires_us}.{mac}",
@@ -230,32 +204,33 @@ class SecurityKeys:
             security_keys=((key.kind, key.name),),
         )
 
-    def _open(self, challenge: str, owner: str, call: str, digest: str) -> tuple[str, datetime]:
+    def _open_challenge(
+        self, challenge: str, owner: str, call: str, digest: str
+    ) -> tuple[str, datetime]:
         """The challenge's nonce and expiry, if this server issued it for this very call."""
         nonce, _, rest = challenge.partition(".")
         expires_text, _, mac = rest.partition(".")
-        if nonce and expires_text.isascii() and expires_text.isdigit():
+        # An issued challenge is ASCII (and hmac.compare_digest refuses to compare other text).
+        if nonce and rest.isascii() and expires_text.isdigit():
             expires_us = int(expires_text)
-            if hmac.compare_digest(self._mac(owner, digest, nonce, expires_us), mac):
+            if hmac.compare_digest(self._challenge_mac(owner, digest, nonce, expires_us), mac):
                 return nonce, _EPOCH + timedelta(microseconds=expires_us)
         raise SecurityKeyRefused(
             "tfa_code_not_matched", "the challenge was not issued for this call", call=call
         )
 
-    def _record(self, key: SecurityKey, step: int | None, call: str) -> Op[None]:
+    async def _record_code(self, key: SecurityKey, step: int | None, call: str) -> None:
         """Count a wrong code, or accept a right one once: a compare-and-swap on the key."""
         for _ in range(_ATTEMPTS):
-            if step is not None and step <= key.last_step:
-                self.logger.info("security_key_rejected", owner=key.owner, reason="used_tfa_code")
-                raise SecurityKeyRefused("used_tfa_code", "this code was used before", call=call)
-            if step is None:
-                saved = attrs.evolve(key, failures=key.failures + 1, version=key.version + 1)
-            else:
-                saved = attrs.evolve(key, last_step=step, failures=0, version=key.version + 1)
             try:
-                yield STORE.save_security_key(saved)
+                saved = security_keys.recorded(key, step, call)
+            except SecurityKeyRefused:
+                self.logger.info("security_key_rejected", owner=key.owner, reason="used_tfa_code")
+                raise
+            try:
+                await self.store.save_security_key(saved)
             except ConcurrentUpdate:
-                current: SecurityKey | None = yield STORE.get_security_key(key.owner)
+                current = await self.store.get_security_key(key.owner)
                 if current is None or current.sealed_secret != key.sealed_secret:
                     raise SecurityKeyRefused(
                         "tfa_code_not_matched", "the security key changed meanwhile", call=call
@@ -266,9 +241,7 @@ class SecurityKeys:
                 self.logger.info(
                     "security_key_rejected", owner=key.owner, reason="tfa_code_not_matched"
                 )
-                raise SecurityKeyRefused(
-                    "tfa_code_not_matched", "the code is not the authenticator's", call=call
-                )
+                raise security_keys.refused(call)
             self.logger.info("security_key_accepted", owner=key.owner, call=call)
             return
         raise ConcurrentUpdate(0, key.version, action="security_key")

@@ -5,27 +5,25 @@ compared as a keyed digest in constant time, and an unknown client id costs the 
 known one. A signature (:mod:`keyturn.signatures`) is checked against the key's public key, or
 against an HMAC under its secret opened from its sealed copy; its timestamp must be in the window
 and its nonce unused (the store records it atomically, so two workers never both accept one).
-Every failure has one message; the reason goes only to the error's ``reason`` and the log.
-Both checks are operations that yield their store calls (:mod:`keyturn.effects`).
+Every refusal, a malformed credential included, is :class:`AuthenticationFailed` with one
+message; the reason goes only to the error's ``reason`` and the log. Whether the key may
+authenticate is the core's one rule (:func:`keyturn.core.credentials.refusal`). Async source of a
+generated twin.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
-import attrs
-
-from keyturn import signatures, validation
+from keyturn import signatures
+from keyturn.core import validation
+from keyturn.core.credentials import principal_of, refusal
 from keyturn.core.errors import AuthenticationFailed, InvalidInput
-from keyturn.core.records import ApiKey, Principal
 from keyturn.crypto.sealing import SealError
-from keyturn.effects import STORE
+from keyturn.service._async.security import AsyncSecurityKeys
 
 if TYPE_CHECKING:
-    from keyturn.crypto.hashing import SecretHasher
-    from keyturn.crypto.sealing import SecretBox
-    from keyturn.effects import Op
-    from keyturn.ports import Clock
+    from keyturn.core.records import ApiKey, Principal
     from keyturn.signatures import SignedRequest
 
 MAX_CREDENTIAL_LENGTH: Final = 256
@@ -33,70 +31,52 @@ _DUMMY_DIGEST: Final = "0" * 64
 _DUMMY_SECRET: Final = "0" * 43
 
 
-def refusal(
-    key: ApiKey, ip: validation.IpAddress | None, generation: int | None = None
-) -> str | None:
-    """Why ``key`` may not authenticate a request from ``ip`` now, or ``None`` if it may.
-
-    The one rule every credential obeys (secret, signature, token, WebSocket session): only an
-    ``active`` key, only from an address its whitelist lets through, and, for a credential
-    issued earlier (a token), only while the key is still at the ``generation`` it was issued
-    under (a new secret, a disable, a narrower scope or whitelist move it on).
-    """
-    if not key.enabled:
-        return "key_not_active"
-    if key.ip_whitelist and (ip is None or not any(ip in net for net in key.ip_whitelist)):
-        return "ip_not_allowed"
-    if generation is not None and generation != key.generation:
-        return "credential_revoked"
-    return None
+def _credential(value: object) -> str | None:
+    """``value`` if it can be a client id or a secret at all (text a store can hold), else None."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CREDENTIAL_LENGTH:
+        return None
+    if not value.isprintable() or not value.isascii():
+        return None
+    return value
 
 
-def principal_of(key: ApiKey) -> Principal:
-    """Who a key speaks for, at its present generation."""
-    return Principal(
-        key_id=key.id,
-        owner=key.owner,
-        client_id=key.client_id,
-        max_scope=key.max_scope,
-        generation=key.generation,
-    )
+class AsyncCredentials(AsyncSecurityKeys):
+    """Authentication (part of :class:`~keyturn.service.AsyncKeyService`)."""
 
+    __slots__ = ()
 
-@attrs.define(kw_only=True)
-class Authenticator:
-    """Authenticates API clients against a key store."""
-
-    secret_hasher: SecretHasher
-    clock: Clock
-    logger: Any
-    secret_box: SecretBox | None = None
-
-    def authenticate(
+    async def authenticate(
         self, client_id: object, secret: object, *, source_ip: object
-    ) -> Op[Principal]:
-        """The principal for these credentials, or :class:`AuthenticationFailed`."""
-        for field, value in (("client_id", client_id), ("client_secret", secret)):
-            if not isinstance(value, str) or not value or len(value) > MAX_CREDENTIAL_LENGTH:
-                raise InvalidInput(field, f"must be a string of 1-{MAX_CREDENTIAL_LENGTH} chars")
-        assert isinstance(client_id, str)  # noqa: S101 (narrowing after the loop above)
-        assert isinstance(secret, str)  # noqa: S101
-        ip = validation.source_ip(source_ip)
-        key: ApiKey | None = yield STORE.get_by_client_id(client_id)
-        digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
-        ok = self.secret_hasher.matches(secret, digest)
-        good = key if key is not None and key.secret_digest is not None and ok else None
-        return self._admit(good, client_id, ip)
+    ) -> Principal:
+        """Check credentials: only an ``active`` key, the right secret, a whitelisted address.
 
-    def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Op[Principal]:
-        """The principal for a signed request, or :class:`AuthenticationFailed`.
+        Reads the store on every call (no cache), so a key disabled a moment ago fails now.
+        Raises :class:`~keyturn.core.errors.AuthenticationFailed` with one message whatever
+        failed, a malformed client id or secret included.
+        """
+        ip = validation.source_ip(source_ip)
+        cid, text = _credential(client_id), _credential(secret)
+        if cid is None or text is None:
+            self._refuse(cid or "", "invalid_credentials", ip)
+        key = await self.store.get_by_client_id(cid)
+        digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
+        ok = self.secret_hasher.matches(text, digest)
+        good = key if key is not None and key.secret_digest is not None and ok else None
+        return self._admit(good, cid, ip)
+
+    async def authenticate_signature(
+        self, signed: SignedRequest, *, source_ip: object
+    ) -> Principal:
+        """Check a signed request (:mod:`keyturn.signatures`): signature, window, nonce, state.
 
         The signature must match, its timestamp be within the window of the clock, and its
-        nonce (the signature itself when the nonce is empty) not have been used before.
+        nonce (the signature itself when the nonce is empty) not have been used before. A key
+        with a public key is checked against it; a key with a secret needs the secret sealed (a
+        service with a ``secret_box``).
         """
         ip = validation.source_ip(source_ip)
         now = self.clock.now()
-        key: ApiKey | None = yield STORE.get_by_client_id(signed.client_id)
+        key = await self.store.get_by_client_id(signed.client_id)
         if key is None:  # the same HMAC as for a known id, so timing does not tell them apart
             signatures.hmac_matches(_DUMMY_SECRET, signed.message, signed.signature)
         ok = key is not None and self._signature_matches(key, signed)
@@ -107,7 +87,7 @@ class Authenticator:
                 signed.signature, public_key=key.public_key is not None
             )
             expires = signatures.nonce_expiry(signed.timestamp)
-            fresh = yield STORE.use_nonce(key.client_id, once, expires_at=expires, now=now)
+            fresh = await self.store.use_nonce(key.client_id, once, expires_at=expires, now=now)
             if not fresh:
                 self._refuse(signed.client_id, "nonce_reused", ip)
         return self._admit(key if ok else None, signed.client_id, ip)
@@ -129,10 +109,7 @@ class Authenticator:
         return matched and secret is not _DUMMY_SECRET
 
     def _admit(
-        self,
-        key: ApiKey | None,
-        client_id: str,
-        ip: validation.IpAddress | None,
+        self, key: ApiKey | None, client_id: str, ip: validation.IpAddress | None
     ) -> Principal:
         """The principal of a key whose credentials matched, if it may authenticate now.
 
@@ -150,3 +127,25 @@ class Authenticator:
             "authentication_failed", client_id=client_id[:16], reason=reason, source_ip=shown
         )
         raise AuthenticationFailed(reason)
+
+    async def reseal_secrets(self) -> tuple[int, int]:
+        """Re-seal every sealed secret (security keys too) not under the box's current key.
+
+        Returns how many were re-sealed and how many still are not under the current key
+        (changed meanwhile: run again). Needs every old key still in the ring.
+        """
+        if self.secret_box is None:
+            raise InvalidInput("secret_box", "this service keeps no sealed secrets")
+        box, done = self.secret_box, 0
+        for key in await self.store.list_keys():
+            if key.sealed_secret is not None and box.needs_reseal(key.sealed_secret):
+                fresh = box.reseal(key.sealed_secret, context=key.client_id)
+                done += await self.store.reseal(key.id, expected=key.sealed_secret, sealed=fresh)
+        after = await self.store.list_keys()
+        left = sum(
+            1 for k in after if k.sealed_secret is not None and box.needs_reseal(k.sealed_secret)
+        )
+        sk_done, sk_left = await self._reseal_security_keys(box)
+        done, left = done + sk_done, left + sk_left
+        self.logger.info("secrets_resealed", resealed=done, left=left, key_id_now=box.current)
+        return done, left

@@ -1,0 +1,1 @@
+"""The I/O ports' blocking twins, generated from the async ones by ``scripts/unasync.py``."""

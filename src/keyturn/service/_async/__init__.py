@@ -1,0 +1,1 @@
+"""The service as coroutines: the source the blocking service is generated from."""

@@ -1,0 +1,136 @@
+"""Confirming a request by code, as the policy asks: issue the challenge, or consume it.
+
+The first call of an action listed in ``Policy.confirm`` stores a challenge bound to the exact
+request, queues its code and raises :class:`~keyturn.core.errors.ConfirmationRequired`; the
+repeated call with a :class:`~keyturn.core.records.Confirmation` has its code checked and gets
+the consumed challenge back, to be written with the action. The rules are
+:mod:`keyturn.core.confirmations`'; this part only asks the ports. Async source of a generated
+twin.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from keyturn.core import confirmations
+from keyturn.core.changes import code_notice
+from keyturn.core.errors import (
+    ChallengeInvalid,
+    CodeMismatch,
+    ConfirmationRequired,
+    InvalidInput,
+)
+from keyturn.core.records import Challenge, Confirmation
+from keyturn.core.time_rules import new_code
+from keyturn.crypto.hashing import new_id, new_token
+from keyturn.service._async.base import AsyncServiceBase
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from typing import NoReturn
+
+    from keyturn.core.lifecycle import Action
+
+#: The longest challenge id accepted before any lookup (ours are 22 characters).
+MAX_CHALLENGE_ID: Final = 64
+
+
+class AsyncConfirming(AsyncServiceBase):
+    """The confirmation step of a request (part of :class:`~keyturn.service.AsyncKeyService`)."""
+
+    __slots__ = ()
+
+    def _code_shape(self, code: object, action: Action) -> str:
+        """``code`` if it has the shape of a code, else :class:`InvalidInput` (nothing counted)."""
+        if not isinstance(code, str) or not self.verifier.is_well_formed(code):
+            raise InvalidInput("code", "is not a well-formed verification code", action=action)
+        return code
+
+    async def _confirm(
+        self,
+        *,
+        action: Action,
+        owner: str,
+        key_id: int | None,
+        params: Mapping[str, str],
+        confirmation: object,
+        now: datetime,
+    ) -> Challenge | None:
+        """The consumed challenge, if the policy wants ``action`` confirmed; else ``None``."""
+        if action not in self.policy.confirm:
+            return None
+        digest = confirmations.request_digest(action, key_id, params)
+        if confirmation is None:
+            await self._confirmation_challenge(action, owner, key_id, digest, now)
+        if not isinstance(confirmation, Confirmation):
+            raise InvalidInput("confirmation", "must be a Confirmation", action=action.value)
+        challenge_id = confirmation.challenge_id
+        if not isinstance(challenge_id, str) or len(challenge_id) > MAX_CHALLENGE_ID:
+            raise ChallengeInvalid("no such challenge", action=action.value, key_id=key_id)
+        code = self._code_shape(confirmation.code, action)
+        challenge = confirmations.check_challenge(
+            await self.store.get_challenge(challenge_id),
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            digest=digest,
+            now=now,
+            policy=self.policy,
+        )
+        matched = await self.verifier.check(
+            subject=f"challenge:{challenge.id}", ref=challenge.code.ref, candidate=code
+        )
+        checked = confirmations.challenge_checked(challenge, matched=matched)
+        if matched:
+            return checked
+        await self.store.save_challenge(checked)
+        self.logger.info("confirmation_rejected", key_id=key_id, owner=owner, action=action.value)
+        raise CodeMismatch(
+            key_id=key_id,
+            state=None,
+            action=action.value,
+            attempts_left=max(0, self.policy.max_attempts - checked.code.attempts),
+        )
+
+    async def _confirmation_challenge(
+        self, action: Action, owner: str, key_id: int | None, digest: str, now: datetime
+    ) -> NoReturn:
+        """Store a challenge for this request, send its code, and ask for it."""
+        challenge_id = new_token()
+        issued = await self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
+        code = new_code(issued.ref, now, self.policy)
+        challenge = Challenge(
+            id=challenge_id,
+            owner=owner,
+            action=action,
+            key_id=key_id,
+            request_digest=digest,
+            code=code,
+        )
+        notice = code_notice(
+            notification_id=new_id(),
+            owner=owner,
+            key_id=key_id,
+            key_name="",
+            subject=f"Your code to confirm {action.value}",
+            code=issued.code,
+            sent_at=now,
+            expires_at=code.expires_at,
+        )
+        notes = [] if notice is None else [notice]
+        await self.store.add_challenge(challenge, [self.code_seal.seal_code(n) for n in notes])
+        self.logger.info(
+            "confirmation_requested",
+            key_id=key_id,
+            owner=owner,
+            action=action.value,
+            challenge_id=challenge_id,
+        )
+        await self._deliver(notes)
+        raise ConfirmationRequired(
+            challenge_id=challenge_id,
+            expires_at=code.expires_at,
+            action=action.value,
+            key_id=key_id,
+        )

@@ -1,0 +1,1 @@
+"""The blocking service, generated from the async one by ``scripts/unasync.py``."""
