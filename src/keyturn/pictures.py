@@ -123,8 +123,7 @@ def picture(policy: Policy) -> Picture:
             continue
         reason = (action, why(edge))
         if not reason[1] and any(
-            e.action is action and e.source is state and e.dest is dest and e.label
-            for e in taken
+            e.action is action and e.source is state and e.dest is dest and e.label for e in taken
         ):
             continue  # an edge without a caption beside a twin that has one: drawn once
         if dest is state:
