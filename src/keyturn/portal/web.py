@@ -3,9 +3,9 @@
 Every endpoint runs through :meth:`Portal.endpoint`: it loads the signed cookie, asks who the
 account is (the host application's ``account_of``, or the reference sign-in), refuses a POST
 whose CSRF token is wrong before anything else happens, turns any keyturn error the handler did
-not handle into a page with the status :func:`keyturn.http_errors.http_error` gives, and sends
-every answer with ``Cache-Control: no-store`` and a strict Content-Security-Policy (scripts and
-styles only from the portal's own files). No lifecycle rule lives here.
+not handle into a page with the status :func:`keyturn.http_errors.http_error` gives. The
+security headers and the body limits are :mod:`keyturn.portal.guard`'s, around the whole
+application. No lifecycle rule lives here.
 """
 
 from __future__ import annotations
@@ -39,16 +39,6 @@ if TYPE_CHECKING:
     AccountOf = Callable[[Request], str | Awaitable[str | None] | None]
     Handler = Callable[["Ctx"], Awaitable[Response]]
 
-HEADERS: Final = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 MAX_FIELDS: Final = 64
 
 
@@ -113,7 +103,6 @@ class Portal:
             ctx.account = await self.account(request, session)
             response = await self._answer(ctx, handler, public=public)
             self.sessions.save(request, response, session)
-            response.headers.update(HEADERS)
             return response
 
         return run
