@@ -7,6 +7,7 @@ These run the portal's ASGI application in process (Starlette's test client); th
 from __future__ import annotations
 
 import ast
+import html
 import re
 import socket
 import subprocess
@@ -74,6 +75,20 @@ class Person:
     def post(self, path: str, **fields: str) -> httpx2.Response:
         """Send a form of the page shown to ``path``."""
         self.page = self.client.post(self.prefix + path, data={"csrf_token": self.csrf, **fields})
+        return self.page
+
+    def submit(self, marker: str, **fields: str) -> httpx2.Response:
+        """Send the form of the page shown that contains ``marker``, as a browser would.
+
+        Its hidden fields go as the page has them (plus ``fields``), to its own action.
+        """
+        forms = re.findall(
+            r'<form [^>]*action="([^"]+)"[^>]*>(.*?)</form>', self.page.text, re.DOTALL
+        )
+        [(action, body)] = [(a, b) for a, b in forms if marker in b]
+        hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body)
+        data = {name: html.unescape(value) for name, value in hidden} | fields
+        self.page = self.client.post(html.unescape(action), data=data)
         return self.page
 
     def hidden(self, name: str) -> str:
@@ -480,6 +495,60 @@ def test_locked_and_send_limit_states_are_explained(
         assert person.page.status_code == 423
         assert "Contact support to unlock this key." in person.alert
         assert "locked after too many wrong codes" in person.get("/keys/1/verify").text
+
+
+class TestConfirmationCodes:
+    def test_an_early_resend_keeps_the_code_already_sent(
+        self, signed_in: Person, mailbox: DevMailbox, clock: ManualClock
+    ) -> None:
+        """Resend before 2:00 is refused and the dialog keeps its challenge: the code still works."""
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM)
+        code, sent = signed_in.code(), [m for m in mailbox.messages if m.code]
+        clock.advance(60)
+        signed_in.submit('name="resend"')
+        assert signed_in.page.status_code == 429
+        assert signed_in.alert == "You can request a new code in 1:00."
+        signed_in.submit('name="code"', code=code)
+        assert "Activate API Key" in signed_in.page.text
+        assert [m for m in mailbox.messages if m.code] == sent
+
+    def test_the_send_cap_is_explained_as_the_activation_dialog_does(
+        self, clock: ManualClock, mailbox: DevMailbox
+    ) -> None:
+        """Past the cap of confirmation codes, the dialog says too many were sent, and when."""
+        service = _service(clock, mailbox, Policy(max_sends=2, confirm={Action.CREATE}))
+        with TestClient(build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)) as c:
+            person = Person(c, mailbox)
+            person.sign_in()
+            person.get("/new")
+            person.submit('name="name"', **KEY_FORM)
+            clock.advance(minutes=2)
+            person.submit('name="resend"')
+            sent = len(mailbox.messages)
+            clock.advance(minutes=2)
+            person.submit('name="resend"')
+            assert person.page.status_code == 429
+            assert person.alert == (
+                "Too many codes were sent recently. You can request another in 6:00."
+            )
+            assert len(mailbox.messages) == sent
+
+    def test_many_confirmed_actions_do_not_sign_the_person_out(
+        self, signed_in: Person, service: AsyncKeyService, clock: ManualClock
+    ) -> None:
+        """The cookie forgets every action's sends once out of the window: it stops growing."""
+        sizes = []
+        for n in range(1, 61):
+            signed_in.create(name=f"bot_{n}")
+            signed_in.post(f"/keys/{n}/remove")
+            signed_in.submit('name="code"', code=signed_in.code())
+            assert "was removed" in signed_in.page.text, n
+            clock.advance(minutes=3)
+            sizes.append(len(signed_in.client.cookies["keyturn_portal"]))
+        assert max(sizes[30:]) <= max(sizes[:30]) + 4  # before: 30 more actions, 160 bytes more
+        assert signed_in.get("/").url.path == "/"
+        assert _keys(signed_in, service) == []
 
 
 class TestEditAndRemove:
