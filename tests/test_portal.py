@@ -32,6 +32,7 @@ from keyturn import Action, ApiKey, Policy, State
 from keyturn.adapters.smtp import SmtpNotifier
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal
+from keyturn.portal.web import local_path
 from keyturn.testing import InMemoryKeyStore, ManualClock
 from keyturn.wiring import build_async_service
 
@@ -641,10 +642,8 @@ def test_no_mailbox_outside_development(service: AsyncKeyService) -> None:
         assert client.get("/dev/mailbox").status_code == 404
 
 
-def test_a_host_application_mounts_it_behind_its_own_login(
-    mailbox: DevMailbox, service: AsyncKeyService
-) -> None:
-    """A Starlette app with its own session login mounts the portal at /keys; links stay under it."""
+def _host_app(service: AsyncKeyService, **portal: Any) -> Starlette:
+    """A host application with its own session login (``/login?as=``), the portal at /keys."""
 
     def account_of(request: Request) -> str | None:
         return request.session.get("user")
@@ -653,16 +652,20 @@ def test_a_host_application_mounts_it_behind_its_own_login(
         request.session["user"] = request.query_params["as"]
         return PlainTextResponse("signed in")
 
-    portal = build_portal(
-        service=service, secret_key=SECRET_KEY, account_of=account_of, login_url="/login"
-    )
-    host = Starlette(
-        routes=[Route("/login", login), Mount("/keys", app=portal)],
+    app = build_portal(service=service, secret_key=SECRET_KEY, account_of=account_of, **portal)
+    return Starlette(
+        routes=[Route("/login", login), Mount("/keys", app=app)],
         middleware=[Middleware(SessionMiddleware, secret_key="host-secret")],
     )
-    with TestClient(host) as client:
+
+
+def test_a_host_application_mounts_it_behind_its_own_login(
+    mailbox: DevMailbox, service: AsyncKeyService
+) -> None:
+    """A Starlette app with its own session login mounts the portal at /keys; links stay under it."""
+    with TestClient(_host_app(service, login_url="/login")) as client:
         answer = client.get("/keys/", follow_redirects=False)
-        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login?next=%2Fkeys%2F")
         assert client.get("/keys/signin").status_code == 404  # no reference sign-in here
         client.get("/login?as=carol@example.com")
         person = Person(client, mailbox, prefix="/keys")
@@ -680,6 +683,47 @@ def test_a_host_application_mounts_it_behind_its_own_login(
         client.get("/login?as=dave@example.com")  # the host switches user: the portal follows
         assert "carol@example.com" not in client.get("/keys/").text
         assert secret not in client.get("/keys/").text
+
+
+def test_the_host_login_page_gets_the_way_back(service: AsyncKeyService) -> None:
+    """A person not signed in is sent to the host's login with the local path to come back to."""
+    portal = build_portal(
+        service=service,
+        secret_key=SECRET_KEY,
+        account_of=lambda _: None,
+        login_url="/login?from=portal",
+    )
+    with TestClient(Starlette(routes=[Mount("/keys", app=portal)])) as client:
+        answer = client.get("/keys/keys/1/edit?a=b", follow_redirects=False)
+        assert answer.headers["location"] == (
+            "/login?from=portal&next=%2Fkeys%2Fkeys%2F1%2Fedit%3Fa%3Db"
+        )
+
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example/x", "/a\x00b", "/a b", "x"])
+def test_a_way_back_is_only_ever_a_local_path(path: str) -> None:
+    """A path a browser would read as another site's address, or that is no path, is refused."""
+    assert not local_path(path)
+    assert local_path("/keys/1/edit?a=b")
+
+
+def test_a_user_switch_in_the_host_makes_a_new_csrf_token(
+    service: AsyncKeyService, mailbox: DevMailbox
+) -> None:
+    """When the host signs in another user, the old user's forms no longer post."""
+    with TestClient(_host_app(service)) as client:
+        client.get("/login?as=carol@example.com")
+        carol = Person(client, mailbox, prefix="/keys")
+        carol.get("/new")
+        token = carol.csrf
+        client.get("/login?as=dave@example.com")
+        dave = Person(client, mailbox, prefix="/keys")
+        assert "dave@example.com" in dave.get("/new").text
+        assert dave.csrf != token
+        answer = client.post("/keys/new", data={"csrf_token": token, **KEY_FORM})
+        assert answer.status_code == 403
+        assert "came from another site" in answer.text
+        assert mailbox.messages == []
 
 
 def test_portal_uses_only_public_modules() -> None:

@@ -14,6 +14,7 @@ import inspect
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlencode
 
 import attrs
 import jinja2
@@ -40,6 +41,20 @@ if TYPE_CHECKING:
     Handler = Callable[["Ctx"], Awaitable[Response]]
 
 MAX_FIELDS: Final = 64
+
+
+def local_path(value: str) -> bool:
+    r"""Whether ``value`` is a path on this site (``/keys/1``), never another site's address.
+
+    ``//host/x`` and ``/\host/x`` are read by browsers as another host; control characters
+    and spaces have no place in a path.
+    """
+    return (
+        value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and all(c.isprintable() and not c.isspace() for c in value)
+    )
 
 
 def _when(value: str | datetime) -> str:
@@ -87,11 +102,10 @@ class Portal:
             return who if isinstance(who, str) else None
         answer = self.account_of(request)
         who = await answer if inspect.isawaitable(answer) else answer
-        if who is not None and session.get("who") != who:  # another account: forget the rest
-            token = session.csrf_token
+        if session.get("who") != who:  # another account, or none: a new session, a new token
             session.clear()
-            session.set(CSRF_FIELD, token)
-            session.set("who", who)
+            if who is not None:
+                session.set("who", who)
         return who if isinstance(who, str) and who else None
 
     def endpoint(self, handler: Handler, *, public: bool = False) -> Callable[..., Any]:
@@ -188,8 +202,13 @@ class Ctx:
         """Sign in first: the reference sign-in page, the host's login page, or 401."""
         if self.portal.sign_in is not None:
             return self.redirect("/signin")
-        if self.portal.login_url is not None:
-            return RedirectResponse(self.portal.login_url, status_code=303)
+        login_url = self.portal.login_url
+        if login_url is not None:
+            url = self.request.url
+            back = url.path + (f"?{url.query}" if url.query else "")
+            if self.request.method == "GET" and local_path(back):
+                login_url += ("&" if "?" in login_url else "?") + urlencode({"next": back})
+            return RedirectResponse(login_url, status_code=303)
         return HTMLResponse("Sign in first.", status_code=401)
 
     async def keys(self) -> list[dict[str, Any]]:
