@@ -59,6 +59,7 @@ class Person:
 
     def __init__(self, client: TestClient, mailbox: DevMailbox, prefix: str = "") -> None:
         self.client, self.mailbox, self.prefix = client, mailbox, prefix
+        self.sent: tuple[str, dict[str, str]] = ("", {})
         self.page: httpx2.Response = client.get(prefix + "/")
 
     @property
@@ -89,7 +90,14 @@ class Person:
         [(action, body)] = [(a, b) for a, b in forms if marker in b]
         hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body)
         data = {name: html.unescape(value) for name, value in hidden} | fields
+        self.sent = (html.unescape(action), data)
         self.page = self.client.post(html.unescape(action), data=data)
+        return self.page
+
+    def reload(self) -> httpx2.Response:
+        """Send the last form submitted again, as a browser's reload of its answer does."""
+        action, data = self.sent
+        self.page = self.client.post(action, data=data)
         return self.page
 
     def hidden(self, name: str) -> str:
@@ -115,8 +123,8 @@ class Person:
         """Create a key through its code; the secret shown."""
         fields = KEY_FORM | form
         self.get("/new")
-        self.post("/new", **fields)
-        self.post("/new", **fields, challenge_id=self.hidden("challenge_id"), code=self.code())
+        self.submit('name="name"', **fields)
+        self.submit('name="code"', code=self.code())
         return self.hidden_secret()
 
     def hidden_secret(self) -> str:
@@ -294,7 +302,8 @@ class TestSecretShownOnce:
         self, signed_in: Person, service: AsyncKeyService
     ) -> None:
         """Create asks for a code; the secret page is no-store and the secret never shows again."""
-        signed_in.post("/new", **KEY_FORM)
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM)
         assert "Confirm the new API key" in signed_in.page.text
         assert _keys(signed_in, service) == []
         with capture_logs() as logs:
@@ -311,6 +320,52 @@ class TestSecretShownOnce:
             assert secret not in str(answer.url)
             assert all(secret not in str(r.url) for r in answer.history)
         assert secret not in repr(logs)
+
+    def test_reloading_the_secret_page_says_the_key_exists(
+        self, signed_in: Person, service: AsyncKeyService, mailbox: DevMailbox
+    ) -> None:
+        """The confirmed Create sent again shows no secret and no refusal: the key exists."""
+        secret = signed_in.create()
+        codes = [m for m in mailbox.messages if m.code]
+        signed_in.reload()
+        assert signed_in.page.status_code == 200
+        assert "was created already" in signed_in.page.text
+        assert "This confirmation can no longer be used" not in signed_in.page.text
+        assert 'href="/keys/1/activate"' in signed_in.page.text
+        assert secret not in signed_in.page.text
+        assert len(_keys(signed_in, service)) == 1
+        assert [m for m in mailbox.messages if m.code] == codes
+
+    def test_without_confirmation_a_resent_create_makes_no_second_key(
+        self, clock: ManualClock, mailbox: DevMailbox
+    ) -> None:
+        """Under a policy that does not confirm Create, the same form sent twice makes one key."""
+        service = _service(clock, mailbox, Policy())
+        with TestClient(build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)) as c:
+            person = Person(c, mailbox)
+            person.sign_in()
+            person.get("/new")
+            person.submit('name="name"', **KEY_FORM)
+            secret = person.hidden_secret()
+            person.reload()
+            assert "was created already" in person.page.text
+            assert secret not in person.page.text
+            assert len(_keys(person, service)) == 1
+            person.get("/new")  # a new form makes a new key
+            person.submit('name="name"', **KEY_FORM | {"name": "bot_2"})
+            assert len(_keys(person, service)) == 2
+
+    def test_a_create_without_its_form_value_makes_nothing(
+        self, signed_in: Person, service: AsyncKeyService
+    ) -> None:
+        """A Create without the form's one-time value is sent back to the form: nothing is made."""
+        signed_in.get("/new")
+        signed_in.post("/new", **KEY_FORM)
+        assert signed_in.page.status_code == 422
+        assert signed_in.alert == "This form has expired. Check it and press Create again."
+        assert signed_in.hidden("form_id")
+        assert _keys(signed_in, service) == []
+        assert [m.subject for m in signed_in.mailbox.messages] == ["Your code to sign in"]
 
     def test_activate_later_leaves_it_acknowledged(
         self, signed_in: Person, service: AsyncKeyService
@@ -355,7 +410,9 @@ class TestBadInput:
         form = {k: urllib.parse.quote(v) for k, v in KEY_FORM.items()} | {field: value}
         if field == "scope_account":
             form.pop("scope_trade")
-        body = "&".join(f"{k}={v}" for k, v in (form | {"csrf_token": signed_in.csrf}).items())
+        signed_in.get("/new")
+        once = {"csrf_token": signed_in.csrf, "form_id": signed_in.hidden("form_id")}
+        body = "&".join(f"{k}={v}" for k, v in (form | once).items())
         signed_in.page = signed_in.client.post(
             "/new",
             content=body.encode(),
@@ -844,15 +901,10 @@ def test_with_smtp_the_codes_arrive_by_email(clock: ManualClock) -> None:
             person.post("/signin/code", code=inbox.last_code())
             assert person.page.url.path == "/"
             person.get("/new")
-            person.post("/new", **KEY_FORM)
+            person.submit('name="name"', **KEY_FORM)
             assert "Confirm the new API key" in person.page.text
             assert inbox.messages[-1][0] == [EMAIL]
-            person.post(
-                "/new",
-                **KEY_FORM,
-                challenge_id=person.hidden("challenge_id"),
-                code=inbox.last_code(),
-            )
+            person.submit('name="code"', code=inbox.last_code())
             assert "Activate API Key" in person.page.text
             assert client.get("/dev/mailbox").status_code == 404
     finally:

@@ -196,6 +196,7 @@ def edit_preview(
 
 
 __all__ = [
+    "RESOURCES",
     "STATE_LABELS",
     "challenge_view",
     "code_view",
