@@ -461,6 +461,36 @@ class TestActivation:
         assert "API key activated" in signed_in.page.text
         assert "API key &#39;bot_1&#39; is activated." in signed_in.page.text
 
+    def test_an_expired_code_is_said_once_and_cannot_be_sent(
+        self, signed_in: Person, clock: ManualClock
+    ) -> None:
+        """From 5:00 every code dialog says "expired" once, shows no tries and disables submit."""
+        expired = "The code expired, request a new one."
+        self._pending(signed_in)
+        clock.advance(minutes=5)
+        refused = signed_in.post("/keys/1/verify", code=signed_in.code())
+        assert refused.status_code == 403
+        for answer in (refused, signed_in.get("/keys/1/verify")):
+            assert answer.text.count(expired) == 1
+            assert "tries left" not in answer.text
+            assert re.search(
+                r'<button id="code-submit"[^>]* disabled>Activate</button>', answer.text
+            )
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM | {"name": "bot_2"})
+        clock.advance(minutes=5)
+        signed_in.submit('name="code"', code=signed_in.code())
+        assert signed_in.page.status_code == 403
+        assert signed_in.page.text.count(expired) == 1
+        assert re.search(r'id="code-submit"[^>]* disabled>Confirm<', signed_in.page.text)
+        signed_in.post("/signout")
+        signed_in.get("/signin")
+        signed_in.post("/signin", email=EMAIL)
+        clock.advance(minutes=5)
+        signed_in.post("/signin/code", code=signed_in.code())
+        assert signed_in.page.text.count(expired) == 1
+        assert re.search(r'id="code-submit"[^>]* disabled>Sign in<', signed_in.page.text)
+
     def test_resend_is_refused_before_two_minutes(
         self, signed_in: Person, clock: ManualClock
     ) -> None:
@@ -639,6 +669,20 @@ class TestEditAndRemove:
             State.DISABLED,
             ["198.51.100.0/24"],
         )
+
+    def test_the_history_reads_as_a_person_would(self, signed_in: Person) -> None:
+        """The history names each state in words and says what an edit changed."""
+        self._active(signed_in)
+        form = KEY_FORM | {"ip_whitelist": "198.51.100.0/24", "scope_wallet": "read"}
+        signed_in.post("/keys/1/edit", **form, accept_deactivate="yes")
+        signed_in.submit('name="code"', code=signed_in.code())
+        page = signed_in.get("/keys/1/history").text
+        body = page[page.index('<table class="history">') :]
+        assert "<td>Active</td><td>Deactivated</td>" in body
+        assert "<td>Not activated</td><td>Waiting for the code</td>" in body
+        assert "<td>changed: permissions, IP whitelist</td>" in body
+        assert "pending_2fa" not in body
+        assert "fields=" not in body
 
     def test_renaming_does_not_warn(self, signed_in: Person, service: AsyncKeyService) -> None:
         """A new name alone keeps the key active: no warning, straight to the code."""

@@ -148,11 +148,11 @@ async def confirmed(
     except (*CODE_REFUSALS, InvalidInput) as e:
         if isinstance(e, InvalidInput) and e.field != "code":
             raise
-        problem = ctx.problem(e)
+        status, error = ctx.code_refusal(e)
         challenge = _last_challenge(ctx, slot)
-        if isinstance(e, CodeExpired | CodeAttemptsExhausted | ChallengeInvalid):
+        if isinstance(e, CodeExpired):
             challenge["expired"] = True
-        page = await _confirm_dialog(
-            ctx, dialog, challenge, status=problem.status, error=problem.message
-        )
+        elif isinstance(e, CodeAttemptsExhausted | ChallengeInvalid):
+            challenge["spent"] = True
+        page = await _confirm_dialog(ctx, dialog, challenge, status=status, error=error)
         raise ShowPage(page) from None

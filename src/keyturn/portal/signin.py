@@ -213,13 +213,12 @@ async def signin_finish(ctx: Ctx) -> Response:
     try:
         codes.check(email, ctx.form.get("code"))
     except (InvalidInput, CodeMismatch, CodeExpired, CodeAttemptsExhausted) as e:
-        problem = ctx.problem(e)
+        status, error = ctx.code_refusal(e)
+        timing = codes.timing(email)
+        if timing is None:  # no code is pending: the form to ask for one
+            return await ctx.page("signin.html", status=status, error=error)
         return await ctx.page(
-            "signin_code.html",
-            status=problem.status,
-            email=email,
-            code=codes.timing(email),
-            error=problem.message,
+            "signin_code.html", status=status, email=email, code=timing, error=error
         )
     ctx.session.clear()  # a new session: nothing from before the sign-in carries over
     ctx.session.set("account", email)

@@ -21,13 +21,13 @@ import jinja2
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from keyturn import KeyturnError
+from keyturn import CodeExpired, KeyturnError
 from keyturn.http_errors import http_error, wait_text
 from keyturn.portal.session import CSRF_FIELD, Session, Sessions
 from keyturn.views import key_view
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from starlette.requests import Request
 
@@ -71,7 +71,34 @@ def environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["wait"] = wait_text
+    env.filters["detail"] = _detail
+    env.tests["spent"] = _spent
     return env
+
+
+#: The fields of a key in a person's words, for a history line's detail.
+FIELD_LABELS: Final = {
+    "name": "name",
+    "max_scope": "permissions",
+    "ip_whitelist": "IP whitelist",
+    "enabled_features": "features",
+}
+
+
+def _detail(detail: str) -> str:
+    """A history line's detail as a person reads it; a detail of another kind as it is.
+
+    ``fields=max_scope,ip_whitelist`` reads ``changed: permissions, IP whitelist``.
+    """
+    kind, _, fields = detail.partition("=")
+    if kind != "fields" or not fields:
+        return detail
+    return "changed: " + ", ".join(FIELD_LABELS.get(f, f) for f in fields.split(","))
+
+
+def _spent(code: Mapping[str, Any]) -> bool:
+    """Whether a code can no longer be entered: expired, out of tries, or refused for good."""
+    return bool(code.get("expired") or code.get("spent") or code.get("attempts_left") == 0)
 
 
 class ShowPage(Exception):  # noqa: N818 (not an error: a page to show instead of the answer)
@@ -197,6 +224,14 @@ class Ctx:
     def problem(self, error: KeyturnError) -> HttpError:
         """How to tell the person about ``error`` now."""
         return http_error(error, now=self.now)
+
+    def code_refusal(self, error: KeyturnError) -> tuple[int, str | None]:
+        """The status and error line of a code dialog refusing ``error``.
+
+        An expired code has no error line: the dialog's own note says it, once.
+        """
+        problem = self.problem(error)
+        return problem.status, None if isinstance(error, CodeExpired) else problem.message
 
     def not_signed_in(self) -> Response:
         """Sign in first: the reference sign-in page, the host's login page, or 401."""
