@@ -7,6 +7,7 @@ These run the portal's ASGI application in process (Starlette's test client); th
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import re
 import socket
@@ -16,7 +17,7 @@ import time
 import urllib.parse
 from email import message_from_bytes
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from keyturn import Action, ApiKey, Policy, State
+from keyturn import Action, ApiKey, Policy, State, scope
 from keyturn.adapters.smtp import SmtpNotifier
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal
@@ -183,6 +184,13 @@ def _keys(_: Person, service: AsyncKeyService, owner: str = EMAIL) -> list[ApiKe
     return [k for k in store.store.list_keys(owner) if k.live]
 
 
+class _Down:
+    """A notifier whose server is down."""
+
+    async def deliver(self, notification: object) -> None:
+        raise ConnectionRefusedError(notification)
+
+
 class TestSignIn:
     def test_code_by_email_signs_in_with_a_safe_cookie(self, person: Person) -> None:
         """An emailed code signs in; the cookie is HttpOnly, SameSite=Lax and scoped to the portal."""
@@ -228,6 +236,63 @@ class TestSignIn:
         clock.advance(1)
         person.post("/signin", resend="1")
         assert len(person.mailbox.messages) == sent + 1
+
+    @pytest.mark.parametrize(
+        ("sends_codes", "message"),
+        [
+            (True, "We could not send the code: email is not working right now. Try again later."),
+            (False, "Sign-in codes cannot be sent: this server has no way to send email."),
+        ],
+    )
+    def test_a_code_that_cannot_be_sent_is_said_so(
+        self,
+        service: AsyncKeyService,
+        sends_codes: bool,
+        message: str,
+    ) -> None:
+        """A failing notifier, or none at all, is said on the page (503): no code, no 500."""
+        portal = build_portal(
+            service=service,
+            secret_key=SECRET_KEY,
+            sign_in_notifier=_Down(),
+            sends_codes=sends_codes,
+        )
+        with TestClient(portal) as client, capture_logs() as logs:
+            page = client.get("/signin").text
+            assert ('name="email"' in page) is sends_codes
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            token = csrf.group(1) if csrf else ""
+            answer = client.post("/signin", data={"csrf_token": token, "email": EMAIL})
+            assert answer.status_code == (503 if sends_codes else 403)
+            if sends_codes:
+                assert message in answer.text
+                assert 'name="email"' in client.get("/signin").text  # no code waits
+                assert [e["event"] for e in logs] == ["sign_in_code_not_sent"]
+            else:
+                assert message in page
+
+    def test_one_client_mails_codes_to_five_addresses_per_ten_minutes(
+        self, service: AsyncKeyService, mailbox: DevMailbox, clock: ManualClock
+    ) -> None:
+        """A sixth address from one client address waits for the window; other clients do not."""
+        portal = build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)
+        with TestClient(portal, client=("203.0.113.9", 40000)) as client:
+            for n in range(6):
+                clock.advance(60)
+                person = Person(client, mailbox)
+                client.cookies.clear()
+                person.get("/signin")
+                person.post("/signin", email=f"user{n}@example.com")
+            assert person.page.status_code == 429
+            assert person.alert == (
+                "Too many codes were sent recently. You can request another in 5:00."
+            )
+            assert len(mailbox.messages) == 5
+        with TestClient(portal, client=("198.51.100.4", 40000)) as other:
+            person = Person(other, mailbox)
+            person.post("/signin", email="user5@example.com")
+            assert "Enter your code" in person.page.text
+            assert len(mailbox.messages) == 6
 
     def test_a_forged_cookie_is_not_signed_in(self, person: Person) -> None:
         """A cookie whose signature does not match counts for nothing."""
@@ -365,7 +430,7 @@ class TestSecretShownOnce:
         assert signed_in.alert == "This form has expired. Check it and press Create again."
         assert signed_in.hidden("form_id")
         assert _keys(signed_in, service) == []
-        assert [m.subject for m in signed_in.mailbox.messages] == ["Your code to sign in"]
+        assert [m.subject for m in signed_in.mailbox.messages] == ["Your sign-in code"]
 
     def test_activate_later_leaves_it_acknowledged(
         self, signed_in: Person, service: AsyncKeyService
@@ -386,6 +451,15 @@ class TestSecretShownOnce:
         signed_in.post("/keys/1/saved", do="activate")
         assert "confirm that you saved the secret" in signed_in.page.text
         assert [k.state for k in _keys(signed_in, service)] == [State.CREATED]
+
+
+def test_the_forms_offer_every_resource_of_the_scope(signed_in: Person) -> None:
+    """Create and Edit offer a level for each resource keyturn's scopes know, in their order."""
+    signed_in.create()
+    for path in ("/new", "/keys/1/edit"):
+        page = signed_in.get(path).text
+        assert re.findall(r'<select id="scope_([a-z_]+)"', page) == list(scope.RESOURCES)
+    assert '<label for="scope_block_rfq">Block RFQ</label>' in page
 
 
 class TestBadInput:
@@ -421,7 +495,7 @@ class TestBadInput:
         assert signed_in.page.status_code == 422
         assert signed_in.alert.startswith(message), signed_in.alert
         assert _keys(signed_in, service) == []
-        assert [m.subject for m in signed_in.mailbox.messages] == ["Your code to sign in"]
+        assert [m.subject for m in signed_in.mailbox.messages] == ["Your sign-in code"]
 
     def test_unknown_and_foreign_keys_are_not_found(
         self, signed_in: Person, person: Person, service: AsyncKeyService
@@ -857,21 +931,29 @@ def test_portal_uses_only_public_modules() -> None:
     assert "keyturn" in outside
 
 
-def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
-    """`keyturn serve --dev` serves the API, the portal and its mailbox on the SQLite default."""
+#: A clean environment for `keyturn` processes: no notifier, a $KEYTURN_DB --dev must ignore.
+_ENV: Final = {"PATH": "/usr/bin:/bin", "KEYTURN_DB": "postgresql://nowhere/x"}
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
+    """``keyturn serve ARGS`` in a process on a free port: its URL, and its stderr lines after.
+
+    The lines are there once the block is left (the server is stopped first).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KEYTURN_DB": "postgresql://nowhere/x"}
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "keyturn", "serve", "--dev", "--port", str(port)],
+        [sys.executable, "-m", "keyturn", "serve", *args, "--port", str(port)],
         cwd=tmp_path,
-        env=env,
+        env=_ENV | {"HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
     try:
         for _ in range(100):
             try:
@@ -879,27 +961,84 @@ def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        with httpx.Client(base_url=base, follow_redirects=True) as client:
-            page = client.get("/")
-            assert page.url.path == "/portal/signin"
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-            assert csrf is not None
-            client.post("/portal/signin", data={"csrf_token": csrf.group(1), "email": EMAIL})
-            mail = client.get("/portal/dev/mailbox").text
-            code = re.search(r'<code class="code">(\d{6})</code>', mail)
-            assert code is not None
-            done = client.post(
-                "/portal/signin/code", data={"csrf_token": csrf.group(1), "code": code.group(1)}
-            )
-            assert done.url.path == "/portal/"
-            assert "You have no API keys yet." in done.text
-            api = client.get("/api/v2/public/auth").json()
-            assert api["error"]["data"]["param"] == "grant_type"
-        assert (tmp_path / "keyturn.db").exists()
+        yield base, lines
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert "/portal/dev/mailbox" in err
+        lines.extend(err.splitlines())
+
+
+def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
+    """`keyturn serve --dev` serves the API, the portal and its mailbox on the SQLite default."""
+    with (
+        _serving(tmp_path, "--dev") as (base, err),
+        httpx.Client(base_url=base, follow_redirects=True) as client,
+    ):
+        page = client.get("/")
+        assert page.url.path == "/portal/signin"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        client.post("/portal/signin", data={"csrf_token": csrf.group(1), "email": EMAIL})
+        mail = client.get("/portal/dev/mailbox").text
+        code = re.search(r'<code class="code">(\d{6})</code>', mail)
+        assert code is not None
+        done = client.post(
+            "/portal/signin/code", data={"csrf_token": csrf.group(1), "code": code.group(1)}
+        )
+        assert done.url.path == "/portal/"
+        assert "You have no API keys yet." in done.text
+        api = client.get("/api/v2/public/auth").json()
+        assert api["error"]["data"]["param"] == "grant_type"
+    assert (tmp_path / "keyturn.db").exists()
+    assert any("/portal/dev/mailbox" in line for line in err)
+    [sent] = [line for line in err if line.startswith(f"notify {EMAIL}:")]
+    assert sent.startswith(f"notify {EMAIL}: Your sign-in code sent, valid until ")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "example.com"])  # noqa: S104
+def test_serve_dev_refuses_a_host_others_reach(tmp_path: Path, host: str) -> None:
+    """`keyturn serve --dev` on an address others can reach is refused, in one line, exit 2."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "keyturn", "serve", "--dev", "--host", host, "--port", "1"],
+        cwd=tmp_path,
+        env=_ENV | {"HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the fix it served: this would time out
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("keyturn: invalid host: --dev shows every account's codes")
+    assert "--expose-dev-mailbox" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no store, no key file: nothing started
+
+
+def test_serve_dev_on_another_host_needs_the_override_and_warns(tmp_path: Path) -> None:
+    """With --expose-dev-mailbox, `--dev --host 0.0.0.0` serves, and warns at start."""
+    with (
+        _serving(tmp_path, "--dev", "--host", "0.0.0.0", "--expose-dev-mailbox") as (base, err),  # noqa: S104
+        httpx.Client(base_url=base) as client,
+    ):
+        assert client.get("/portal/dev/mailbox").status_code == 200
+    assert any(
+        "warning: 0.0.0.0 is not a loopback address: anyone who reaches this server can read "
+        "every account's codes" in line
+        for line in err
+    )
+
+
+def test_serve_without_a_notifier_says_nobody_can_sign_in(tmp_path: Path) -> None:
+    """Without a notifier, the start says sign-in cannot work, and so does the sign-in page."""
+    with (
+        _serving(tmp_path, "--db", str(tmp_path / "k.db")) as (base, err),
+        httpx.Client(base_url=base, follow_redirects=True) as client,
+    ):
+        page = client.get("/")
+        assert page.url.path == "/portal/signin"
+        assert "Sign-in codes cannot be sent: this server has no way to send email." in page.text
+        assert 'name="email"' not in page.text
+    assert any("the portal's sign-in cannot send its codes" in line for line in err)
 
 
 class _Inbox:

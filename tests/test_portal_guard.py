@@ -73,7 +73,7 @@ class TestBodyLimits:
             assert answer.text == "This request is too large for the portal."
             _secure(answer.headers)
         assert _keys(person, service) == []
-        assert [m.subject for m in mailbox.messages] == ["Your code to sign in"]
+        assert [m.subject for m in mailbox.messages] == ["Your sign-in code"]
 
     def test_a_body_of_exactly_64_kib_is_read(self, host: TestClient, mailbox: DevMailbox) -> None:
         """64 KiB is still a body the portal reads (here: a sign-in form with padding)."""

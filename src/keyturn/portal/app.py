@@ -54,6 +54,7 @@ def build_portal(
     sign_in_notifier: AsyncNotifier | None = None,
     title: str = "API keys",
     body_timeout: float = BODY_TIMEOUT,
+    sends_codes: bool = True,
 ) -> ASGIApp:
     """The portal as an ASGI application over ``service``.
 
@@ -61,7 +62,10 @@ def build_portal(
     signs the portal's cookie. ``account_of(request)`` names the signed-in account, or
     ``None`` (then ``login_url``, if given, is where the person is sent). Without it the
     reference sign-in runs, sending codes through ``sign_in_notifier`` (default: the
-    service's notifier). ``mailbox`` shows what was sent at ``/dev/mailbox``: development only.
+    service's notifier) at once; ``sends_codes=False`` says that no notifier reaches people
+    (``keyturn serve`` without one), and the sign-in page then says that codes cannot be sent
+    instead of offering a sign-in nobody can finish. ``mailbox`` shows what was sent at
+    ``/dev/mailbox``: development only.
     Run the service under :data:`PORTAL_POLICY` (or your own) for the seed's confirmations.
     Every answer carries the portal's security headers, and a request body is refused past
     64 KiB (413) or ``body_timeout`` seconds (408): :class:`~keyturn.portal.guard.Guard`.
@@ -75,6 +79,8 @@ def build_portal(
             notifier=sign_in_notifier if sign_in_notifier is not None else service.notifier,
             clock=service.clock,
             policy=service.policy,
+            logger=service.logger,
+            can_send=sends_codes,
         )
     portal = Portal(
         service=service,

@@ -264,6 +264,7 @@ class Ctx:
             "csrf": self.session.csrf_token,
             "dev": self.portal.mailbox is not None,
             "reference_sign_in": self.portal.sign_in is not None,
+            "sends_codes": self.portal.sign_in is None or self.portal.sign_in.can_send,
             "confirms": {a.value for a in self.service.policy.confirm},
             "keys": await self.keys(),
             "notice": notice,
