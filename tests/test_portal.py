@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import html
+import os
 import re
 import socket
 import subprocess
@@ -1092,3 +1093,34 @@ def test_with_smtp_the_codes_arrive_by_email(clock: ManualClock) -> None:
             assert client.get("/dev/mailbox").status_code == 404
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("required", "chromium", "outcome"),
+    [
+        ("1", None, "5 errors"),  # none on the PATH
+        ("1", "no-chromium", "5 errors"),  # KEYTURN_CHROMIUM names nothing
+        ("", None, "5 skipped"),
+    ],
+)
+def test_browser_tests_fail_without_a_browser_where_one_is_required(
+    tmp_path: Path, required: str, chromium: str | None, outcome: str
+) -> None:
+    """With KEYTURN_REQUIRE_BROWSER=1 (CI) the browser tests fail without Chromium; else skip."""
+    env = {k: v for k, v in os.environ.items() if k != "KEYTURN_CHROMIUM"}
+    env |= {"KEYTURN_REQUIRE_BROWSER": required, "PATH": str(tmp_path)}
+    if chromium:
+        env["KEYTURN_CHROMIUM"] = str(tmp_path / chromium)
+    browser_tests = Path(__file__).parent / "test_portal_browser.py"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(browser_tests)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert outcome in done.stdout, done.stdout[-2000:]
+    assert done.returncode == (1 if required else 0)
+    if required:
+        assert "KEYTURN_REQUIRE_BROWSER=1, but no Chromium found" in done.stdout

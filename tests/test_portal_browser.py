@@ -31,21 +31,35 @@ from keyturn.adapters.to_async import AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal, build_site
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-uvicorn = pytest.importorskip("uvicorn", reason="the server extra is not installed")
-
-expect = playwright_api.expect
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from playwright.sync_api import Browser, Page
 
+try:
+    import uvicorn
+    from playwright import sync_api as playwright_api
+    from playwright.sync_api import expect
+except ImportError as missing:  # pragma: no cover (the test extra brings both)
+    MISSING = f"{missing.name} is not installed: pip install -e '.[test]'"
+else:
+    MISSING = ""
 CHROMIUM = os.environ.get("KEYTURN_CHROMIUM") or shutil.which("chromium") or ""
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM,
-    reason="no Chromium found: apt-get install chromium, or set KEYTURN_CHROMIUM (.ci/run does)",
-)
+if not MISSING and not os.access(CHROMIUM, os.X_OK):
+    MISSING = (
+        f"no Chromium found{f' at {CHROMIUM}' if CHROMIUM else ''}: apt-get install chromium, "
+        "or set KEYTURN_CHROMIUM (.ci/run does)"
+    )
+#: CI sets KEYTURN_REQUIRE_BROWSER=1: there a missing browser fails these tests, never skips them.
+REQUIRED = os.environ.get("KEYTURN_REQUIRE_BROWSER") == "1"
+if MISSING and REQUIRED:
+
+    @pytest.fixture(autouse=True, scope="module")  # before the browser and the server start
+    def _browser_required() -> None:
+        pytest.fail(f"KEYTURN_REQUIRE_BROWSER=1, but {MISSING}", pytrace=False)
+
+else:
+    pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 ARGS = [
     "--headless",
     "--no-sandbox",
