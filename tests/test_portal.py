@@ -676,6 +676,27 @@ class TestConfirmationCodes:
         assert "Activate API Key" in signed_in.page.text
         assert [m for m in mailbox.messages if m.code] == sent
 
+    def test_the_dialog_keeps_its_times_without_the_cookie_record(
+        self, signed_in: Person, clock: ManualClock
+    ) -> None:
+        """After a wrong code, the dialog's countdown comes from the dialog, not the cookie."""
+        signed_in.get("/new")
+        before = signed_in.client.cookies["keyturn_portal"]  # no confirmation sent yet
+        signed_in.submit('name="name"', **KEY_FORM)
+        jar = signed_in.client.cookies
+        jar.delete("keyturn_portal")
+        jar.set("keyturn_portal", before)  # as if the sends were kept elsewhere than the cookie
+        clock.advance(60)
+        signed_in.submit('name="code"', code="000000")
+        assert signed_in.alert == "That code is not right. 4 tries left for this code."
+        assert "The code expires in" in signed_in.page.text
+        assert re.search(r'data-countdown="240"', signed_in.page.text)
+        assert re.search(
+            r'id="code-submit" type="submit" class="primary">Confirm<', signed_in.page.text
+        )
+        signed_in.submit('name="code"', code=signed_in.code())
+        assert "Activate API Key" in signed_in.page.text
+
     def test_the_send_cap_is_explained_as_the_activation_dialog_does(
         self, clock: ManualClock, mailbox: DevMailbox
     ) -> None:

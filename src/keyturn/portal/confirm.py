@@ -42,6 +42,8 @@ CODE_REFUSALS = (CodeMismatch, CodeExpired, CodeAttemptsExhausted, ChallengeInva
 
 #: The most actions whose confirmation sends the cookie remembers (the oldest go first).
 MAX_SLOTS: Final = 16
+#: The longest ISO 8601 time a dialog carries (``2026-01-01T12:05:00.123456+00:00`` is 32).
+MAX_TIME_TEXT: Final = 40
 
 
 def _sent_times(ctx: Ctx, slot: str) -> list[datetime]:
@@ -108,12 +110,35 @@ async def _confirm_dialog(
     )
 
 
+def _carried_expiry(ctx: Ctx) -> datetime | None:
+    """The expiry of the code the dialog was shown for, as the dialog carries it back.
+
+    Only for showing the countdowns again (the service checks the code and its expiry); a
+    value that is not a time within one ``code_ttl`` from now is ignored.
+    """
+    value = ctx.form.get("expires_at")
+    if not isinstance(value, str) or len(value) > MAX_TIME_TEXT:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if at.tzinfo is None or at > ctx.now + ctx.service.policy.code_ttl:
+        return None
+    return at
+
+
 def _last_challenge(ctx: Ctx, slot: str) -> dict[str, Any]:
-    times, policy = _sent_times(ctx, slot), ctx.service.policy
-    sent_at = times[-1] if times else ctx.now - policy.code_ttl
-    expires_at = sent_at + policy.code_ttl
+    """The dialog's code as it was shown: its challenge and times come back with the form."""
+    policy = ctx.service.policy
+    expires_at = _carried_expiry(ctx)
+    if expires_at is None:  # a form from before the dialog carried it: the session's sends
+        times = _sent_times(ctx, slot)
+        expires_at = (times[-1] if times else ctx.now - policy.code_ttl) + policy.code_ttl
+    sent_at = expires_at - policy.code_ttl
     return {
         "challenge_id": ctx.form.get("challenge_id", ""),
+        "expires_at": expires_at.isoformat(),
         "expires_in": seconds_until(expires_at, ctx.now, round_up=False),
         "expired": ctx.now >= expires_at,
         "resend_in": seconds_until(sent_at + policy.resend_after, ctx.now),
