@@ -730,7 +730,8 @@ class TestConfirmationCodes:
             assert "was removed" in signed_in.page.text, n
             clock.advance(minutes=3)
             sizes.append(len(signed_in.client.cookies["keyturn_portal"]))
-        assert max(sizes[30:]) <= max(sizes[:30]) + 4  # before: 30 more actions, 160 bytes more
+        # it stays level (random form values compress unevenly); before, 30 more actions: +160
+        assert max(sizes[30:]) <= max(sizes[:30]) + 16
         assert signed_in.get("/").url.path == "/"
         assert _keys(signed_in, service) == []
 
