@@ -10,6 +10,7 @@ import pytest
 import keyturn
 from keyturn.core import errors
 from keyturn.http_errors import RULES, http_error, wait_text
+from keyturn.sealing import SealError
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -96,6 +97,27 @@ def test_status_and_code(error: errors.KeyturnError, status: int, code: str) -> 
     assert (answer.status, answer.error) == (status, code)
     assert answer.body()["message"] == answer.message
     assert answer.message.endswith(".")
+
+
+class HomeMadeError(errors.KeyturnError):
+    """An application's own error, which no rule names."""
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (SealError("the ring has no key k9", key_id=3), "seal_error"),
+        (HomeMadeError("boom"), "home_made_error"),
+    ],
+)
+def test_an_error_without_a_rule_is_500_under_its_own_name(
+    error: errors.KeyturnError, code: str
+) -> None:
+    """An error no rule names is a 500 coded by its own class name, with the generic message."""
+    answer = http_error(error, now=NOW)
+    assert (answer.status, answer.error) == (500, code)
+    assert answer.message == "Something went wrong. Try again later."
+    assert str(error) not in repr(answer.body())
 
 
 def test_every_public_error_has_its_own_rule() -> None:

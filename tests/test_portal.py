@@ -7,6 +7,9 @@ These run the portal's ASGI application in process (Starlette's test client); th
 from __future__ import annotations
 
 import ast
+import contextlib
+import html
+import os
 import re
 import socket
 import subprocess
@@ -15,7 +18,7 @@ import time
 import urllib.parse
 from email import message_from_bytes
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 import pytest
@@ -27,10 +30,11 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from keyturn import Action, ApiKey, Policy, State
+from keyturn import Action, ApiKey, Policy, State, scope
 from keyturn.adapters.smtp import SmtpNotifier
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal
+from keyturn.portal.web import local_path
 from keyturn.testing import InMemoryKeyStore, ManualClock
 from keyturn.wiring import build_async_service
 
@@ -57,6 +61,7 @@ class Person:
 
     def __init__(self, client: TestClient, mailbox: DevMailbox, prefix: str = "") -> None:
         self.client, self.mailbox, self.prefix = client, mailbox, prefix
+        self.sent: tuple[str, dict[str, str]] = ("", {})
         self.page: httpx2.Response = client.get(prefix + "/")
 
     @property
@@ -74,6 +79,27 @@ class Person:
     def post(self, path: str, **fields: str) -> httpx2.Response:
         """Send a form of the page shown to ``path``."""
         self.page = self.client.post(self.prefix + path, data={"csrf_token": self.csrf, **fields})
+        return self.page
+
+    def submit(self, marker: str, **fields: str) -> httpx2.Response:
+        """Send the form of the page shown that contains ``marker``, as a browser would.
+
+        Its hidden fields go as the page has them (plus ``fields``), to its own action.
+        """
+        forms = re.findall(
+            r'<form [^>]*action="([^"]+)"[^>]*>(.*?)</form>', self.page.text, re.DOTALL
+        )
+        [(action, body)] = [(a, b) for a, b in forms if marker in b]
+        hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body)
+        data = {name: html.unescape(value) for name, value in hidden} | fields
+        self.sent = (html.unescape(action), data)
+        self.page = self.client.post(html.unescape(action), data=data)
+        return self.page
+
+    def reload(self) -> httpx2.Response:
+        """Send the last form submitted again, as a browser's reload of its answer does."""
+        action, data = self.sent
+        self.page = self.client.post(action, data=data)
         return self.page
 
     def hidden(self, name: str) -> str:
@@ -99,8 +125,8 @@ class Person:
         """Create a key through its code; the secret shown."""
         fields = KEY_FORM | form
         self.get("/new")
-        self.post("/new", **fields)
-        self.post("/new", **fields, challenge_id=self.hidden("challenge_id"), code=self.code())
+        self.submit('name="name"', **fields)
+        self.submit('name="code"', code=self.code())
         return self.hidden_secret()
 
     def hidden_secret(self) -> str:
@@ -159,6 +185,13 @@ def _keys(_: Person, service: AsyncKeyService, owner: str = EMAIL) -> list[ApiKe
     return [k for k in store.store.list_keys(owner) if k.live]
 
 
+class _Down:
+    """A notifier whose server is down."""
+
+    async def deliver(self, notification: object) -> None:
+        raise ConnectionRefusedError(notification)
+
+
 class TestSignIn:
     def test_code_by_email_signs_in_with_a_safe_cookie(self, person: Person) -> None:
         """An emailed code signs in; the cookie is HttpOnly, SameSite=Lax and scoped to the portal."""
@@ -204,6 +237,63 @@ class TestSignIn:
         clock.advance(1)
         person.post("/signin", resend="1")
         assert len(person.mailbox.messages) == sent + 1
+
+    @pytest.mark.parametrize(
+        ("sends_codes", "message"),
+        [
+            (True, "We could not send the code: email is not working right now. Try again later."),
+            (False, "Sign-in codes cannot be sent: this server has no way to send email."),
+        ],
+    )
+    def test_a_code_that_cannot_be_sent_is_said_so(
+        self,
+        service: AsyncKeyService,
+        sends_codes: bool,
+        message: str,
+    ) -> None:
+        """A failing notifier, or none at all, is said on the page (503): no code, no 500."""
+        portal = build_portal(
+            service=service,
+            secret_key=SECRET_KEY,
+            sign_in_notifier=_Down(),
+            sends_codes=sends_codes,
+        )
+        with TestClient(portal) as client, capture_logs() as logs:
+            page = client.get("/signin").text
+            assert ('name="email"' in page) is sends_codes
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            token = csrf.group(1) if csrf else ""
+            answer = client.post("/signin", data={"csrf_token": token, "email": EMAIL})
+            assert answer.status_code == (503 if sends_codes else 403)
+            if sends_codes:
+                assert message in answer.text
+                assert 'name="email"' in client.get("/signin").text  # no code waits
+                assert [e["event"] for e in logs] == ["sign_in_code_not_sent"]
+            else:
+                assert message in page
+
+    def test_one_client_mails_codes_to_five_addresses_per_ten_minutes(
+        self, service: AsyncKeyService, mailbox: DevMailbox, clock: ManualClock
+    ) -> None:
+        """A sixth address from one client address waits for the window; other clients do not."""
+        portal = build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)
+        with TestClient(portal, client=("203.0.113.9", 40000)) as client:
+            for n in range(6):
+                clock.advance(60)
+                person = Person(client, mailbox)
+                client.cookies.clear()
+                person.get("/signin")
+                person.post("/signin", email=f"user{n}@example.com")
+            assert person.page.status_code == 429
+            assert person.alert == (
+                "Too many codes were sent recently. You can request another in 5:00."
+            )
+            assert len(mailbox.messages) == 5
+        with TestClient(portal, client=("198.51.100.4", 40000)) as other:
+            person = Person(other, mailbox)
+            person.post("/signin", email="user5@example.com")
+            assert "Enter your code" in person.page.text
+            assert len(mailbox.messages) == 6
 
     def test_a_forged_cookie_is_not_signed_in(self, person: Person) -> None:
         """A cookie whose signature does not match counts for nothing."""
@@ -278,7 +368,8 @@ class TestSecretShownOnce:
         self, signed_in: Person, service: AsyncKeyService
     ) -> None:
         """Create asks for a code; the secret page is no-store and the secret never shows again."""
-        signed_in.post("/new", **KEY_FORM)
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM)
         assert "Confirm the new API key" in signed_in.page.text
         assert _keys(signed_in, service) == []
         with capture_logs() as logs:
@@ -295,6 +386,52 @@ class TestSecretShownOnce:
             assert secret not in str(answer.url)
             assert all(secret not in str(r.url) for r in answer.history)
         assert secret not in repr(logs)
+
+    def test_reloading_the_secret_page_says_the_key_exists(
+        self, signed_in: Person, service: AsyncKeyService, mailbox: DevMailbox
+    ) -> None:
+        """The confirmed Create sent again shows no secret and no refusal: the key exists."""
+        secret = signed_in.create()
+        codes = [m for m in mailbox.messages if m.code]
+        signed_in.reload()
+        assert signed_in.page.status_code == 200
+        assert "was created already" in signed_in.page.text
+        assert "This confirmation can no longer be used" not in signed_in.page.text
+        assert 'href="/keys/1/activate"' in signed_in.page.text
+        assert secret not in signed_in.page.text
+        assert len(_keys(signed_in, service)) == 1
+        assert [m for m in mailbox.messages if m.code] == codes
+
+    def test_without_confirmation_a_resent_create_makes_no_second_key(
+        self, clock: ManualClock, mailbox: DevMailbox
+    ) -> None:
+        """Under a policy that does not confirm Create, the same form sent twice makes one key."""
+        service = _service(clock, mailbox, Policy())
+        with TestClient(build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)) as c:
+            person = Person(c, mailbox)
+            person.sign_in()
+            person.get("/new")
+            person.submit('name="name"', **KEY_FORM)
+            secret = person.hidden_secret()
+            person.reload()
+            assert "was created already" in person.page.text
+            assert secret not in person.page.text
+            assert len(_keys(person, service)) == 1
+            person.get("/new")  # a new form makes a new key
+            person.submit('name="name"', **KEY_FORM | {"name": "bot_2"})
+            assert len(_keys(person, service)) == 2
+
+    def test_a_create_without_its_form_value_makes_nothing(
+        self, signed_in: Person, service: AsyncKeyService
+    ) -> None:
+        """A Create without the form's one-time value is sent back to the form: nothing is made."""
+        signed_in.get("/new")
+        signed_in.post("/new", **KEY_FORM)
+        assert signed_in.page.status_code == 422
+        assert signed_in.alert == "This form has expired. Check it and press Create again."
+        assert signed_in.hidden("form_id")
+        assert _keys(signed_in, service) == []
+        assert [m.subject for m in signed_in.mailbox.messages] == ["Your sign-in code"]
 
     def test_activate_later_leaves_it_acknowledged(
         self, signed_in: Person, service: AsyncKeyService
@@ -315,6 +452,15 @@ class TestSecretShownOnce:
         signed_in.post("/keys/1/saved", do="activate")
         assert "confirm that you saved the secret" in signed_in.page.text
         assert [k.state for k in _keys(signed_in, service)] == [State.CREATED]
+
+
+def test_the_forms_offer_every_resource_of_the_scope(signed_in: Person) -> None:
+    """Create and Edit offer a level for each resource keyturn's scopes know, in their order."""
+    signed_in.create()
+    for path in ("/new", "/keys/1/edit"):
+        page = signed_in.get(path).text
+        assert re.findall(r'<select id="scope_([a-z_]+)"', page) == list(scope.RESOURCES)
+    assert '<label for="scope_block_rfq">Block RFQ</label>' in page
 
 
 class TestBadInput:
@@ -339,7 +485,9 @@ class TestBadInput:
         form = {k: urllib.parse.quote(v) for k, v in KEY_FORM.items()} | {field: value}
         if field == "scope_account":
             form.pop("scope_trade")
-        body = "&".join(f"{k}={v}" for k, v in (form | {"csrf_token": signed_in.csrf}).items())
+        signed_in.get("/new")
+        once = {"csrf_token": signed_in.csrf, "form_id": signed_in.hidden("form_id")}
+        body = "&".join(f"{k}={v}" for k, v in (form | once).items())
         signed_in.page = signed_in.client.post(
             "/new",
             content=body.encode(),
@@ -348,7 +496,7 @@ class TestBadInput:
         assert signed_in.page.status_code == 422
         assert signed_in.alert.startswith(message), signed_in.alert
         assert _keys(signed_in, service) == []
-        assert [m.subject for m in signed_in.mailbox.messages] == ["Your code to sign in"]
+        assert [m.subject for m in signed_in.mailbox.messages] == ["Your sign-in code"]
 
     def test_unknown_and_foreign_keys_are_not_found(
         self, signed_in: Person, person: Person, service: AsyncKeyService
@@ -387,6 +535,36 @@ class TestActivation:
         signed_in.post("/keys/1/verify", code=signed_in.code())
         assert "API key activated" in signed_in.page.text
         assert "API key &#39;bot_1&#39; is activated." in signed_in.page.text
+
+    def test_an_expired_code_is_said_once_and_cannot_be_sent(
+        self, signed_in: Person, clock: ManualClock
+    ) -> None:
+        """From 5:00 every code dialog says "expired" once, shows no tries and disables submit."""
+        expired = "The code expired, request a new one."
+        self._pending(signed_in)
+        clock.advance(minutes=5)
+        refused = signed_in.post("/keys/1/verify", code=signed_in.code())
+        assert refused.status_code == 403
+        for answer in (refused, signed_in.get("/keys/1/verify")):
+            assert answer.text.count(expired) == 1
+            assert "tries left" not in answer.text
+            assert re.search(
+                r'<button id="code-submit"[^>]* disabled>Activate</button>', answer.text
+            )
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM | {"name": "bot_2"})
+        clock.advance(minutes=5)
+        signed_in.submit('name="code"', code=signed_in.code())
+        assert signed_in.page.status_code == 403
+        assert signed_in.page.text.count(expired) == 1
+        assert re.search(r'id="code-submit"[^>]* disabled>Confirm<', signed_in.page.text)
+        signed_in.post("/signout")
+        signed_in.get("/signin")
+        signed_in.post("/signin", email=EMAIL)
+        clock.advance(minutes=5)
+        signed_in.post("/signin/code", code=signed_in.code())
+        assert signed_in.page.text.count(expired) == 1
+        assert re.search(r'id="code-submit"[^>]* disabled>Sign in<', signed_in.page.text)
 
     def test_resend_is_refused_before_two_minutes(
         self, signed_in: Person, clock: ManualClock
@@ -482,6 +660,82 @@ def test_locked_and_send_limit_states_are_explained(
         assert "locked after too many wrong codes" in person.get("/keys/1/verify").text
 
 
+class TestConfirmationCodes:
+    def test_an_early_resend_keeps_the_code_already_sent(
+        self, signed_in: Person, mailbox: DevMailbox, clock: ManualClock
+    ) -> None:
+        """Resend before 2:00 is refused and the dialog keeps its challenge: the code still works."""
+        signed_in.get("/new")
+        signed_in.submit('name="name"', **KEY_FORM)
+        code, sent = signed_in.code(), [m for m in mailbox.messages if m.code]
+        clock.advance(60)
+        signed_in.submit('name="resend"')
+        assert signed_in.page.status_code == 429
+        assert signed_in.alert == "You can request a new code in 1:00."
+        signed_in.submit('name="code"', code=code)
+        assert "Activate API Key" in signed_in.page.text
+        assert [m for m in mailbox.messages if m.code] == sent
+
+    def test_the_dialog_keeps_its_times_without_the_cookie_record(
+        self, signed_in: Person, clock: ManualClock
+    ) -> None:
+        """After a wrong code, the dialog's countdown comes from the dialog, not the cookie."""
+        signed_in.get("/new")
+        before = signed_in.client.cookies["keyturn_portal"]  # no confirmation sent yet
+        signed_in.submit('name="name"', **KEY_FORM)
+        jar = signed_in.client.cookies
+        jar.delete("keyturn_portal")
+        jar.set("keyturn_portal", before)  # as if the sends were kept elsewhere than the cookie
+        clock.advance(60)
+        signed_in.submit('name="code"', code="000000")
+        assert signed_in.alert == "That code is not right. 4 tries left for this code."
+        assert "The code expires in" in signed_in.page.text
+        assert re.search(r'data-countdown="240"', signed_in.page.text)
+        assert re.search(
+            r'id="code-submit" type="submit" class="primary">Confirm<', signed_in.page.text
+        )
+        signed_in.submit('name="code"', code=signed_in.code())
+        assert "Activate API Key" in signed_in.page.text
+
+    def test_the_send_cap_is_explained_as_the_activation_dialog_does(
+        self, clock: ManualClock, mailbox: DevMailbox
+    ) -> None:
+        """Past the cap of confirmation codes, the dialog says too many were sent, and when."""
+        service = _service(clock, mailbox, Policy(max_sends=2, confirm={Action.CREATE}))
+        with TestClient(build_portal(service=service, secret_key=SECRET_KEY, mailbox=mailbox)) as c:
+            person = Person(c, mailbox)
+            person.sign_in()
+            person.get("/new")
+            person.submit('name="name"', **KEY_FORM)
+            clock.advance(minutes=2)
+            person.submit('name="resend"')
+            sent = len(mailbox.messages)
+            clock.advance(minutes=2)
+            person.submit('name="resend"')
+            assert person.page.status_code == 429
+            assert person.alert == (
+                "Too many codes were sent recently. You can request another in 6:00."
+            )
+            assert len(mailbox.messages) == sent
+
+    def test_many_confirmed_actions_do_not_sign_the_person_out(
+        self, signed_in: Person, service: AsyncKeyService, clock: ManualClock
+    ) -> None:
+        """The cookie forgets every action's sends once out of the window: it stops growing."""
+        sizes = []
+        for n in range(1, 61):
+            signed_in.create(name=f"bot_{n}")
+            signed_in.post(f"/keys/{n}/remove")
+            signed_in.submit('name="code"', code=signed_in.code())
+            assert "was removed" in signed_in.page.text, n
+            clock.advance(minutes=3)
+            sizes.append(len(signed_in.client.cookies["keyturn_portal"]))
+        # it stays level (random form values compress unevenly); before, 30 more actions: +160
+        assert max(sizes[30:]) <= max(sizes[:30]) + 16
+        assert signed_in.get("/").url.path == "/"
+        assert _keys(signed_in, service) == []
+
+
 class TestEditAndRemove:
     def _active(self, person: Person) -> None:
         person.create()
@@ -512,6 +766,20 @@ class TestEditAndRemove:
             State.DISABLED,
             ["198.51.100.0/24"],
         )
+
+    def test_the_history_reads_as_a_person_would(self, signed_in: Person) -> None:
+        """The history names each state in words and says what an edit changed."""
+        self._active(signed_in)
+        form = KEY_FORM | {"ip_whitelist": "198.51.100.0/24", "scope_wallet": "read"}
+        signed_in.post("/keys/1/edit", **form, accept_deactivate="yes")
+        signed_in.submit('name="code"', code=signed_in.code())
+        page = signed_in.get("/keys/1/history").text
+        body = page[page.index('<table class="history">') :]
+        assert "<td>Active</td><td>Deactivated</td>" in body
+        assert "<td>Not activated</td><td>Waiting for the code</td>" in body
+        assert "<td>changed: permissions, IP whitelist</td>" in body
+        assert "pending_2fa" not in body
+        assert "fields=" not in body
 
     def test_renaming_does_not_warn(self, signed_in: Person, service: AsyncKeyService) -> None:
         """A new name alone keeps the key active: no warning, straight to the code."""
@@ -572,10 +840,8 @@ def test_no_mailbox_outside_development(service: AsyncKeyService) -> None:
         assert client.get("/dev/mailbox").status_code == 404
 
 
-def test_a_host_application_mounts_it_behind_its_own_login(
-    mailbox: DevMailbox, service: AsyncKeyService
-) -> None:
-    """A Starlette app with its own session login mounts the portal at /keys; links stay under it."""
+def _host_app(service: AsyncKeyService, **portal: Any) -> Starlette:
+    """A host application with its own session login (``/login?as=``), the portal at /keys."""
 
     def account_of(request: Request) -> str | None:
         return request.session.get("user")
@@ -584,16 +850,20 @@ def test_a_host_application_mounts_it_behind_its_own_login(
         request.session["user"] = request.query_params["as"]
         return PlainTextResponse("signed in")
 
-    portal = build_portal(
-        service=service, secret_key=SECRET_KEY, account_of=account_of, login_url="/login"
-    )
-    host = Starlette(
-        routes=[Route("/login", login), Mount("/keys", app=portal)],
+    app = build_portal(service=service, secret_key=SECRET_KEY, account_of=account_of, **portal)
+    return Starlette(
+        routes=[Route("/login", login), Mount("/keys", app=app)],
         middleware=[Middleware(SessionMiddleware, secret_key="host-secret")],
     )
-    with TestClient(host) as client:
+
+
+def test_a_host_application_mounts_it_behind_its_own_login(
+    mailbox: DevMailbox, service: AsyncKeyService
+) -> None:
+    """A Starlette app with its own session login mounts the portal at /keys; links stay under it."""
+    with TestClient(_host_app(service, login_url="/login")) as client:
         answer = client.get("/keys/", follow_redirects=False)
-        assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login?next=%2Fkeys%2F")
         assert client.get("/keys/signin").status_code == 404  # no reference sign-in here
         client.get("/login?as=carol@example.com")
         person = Person(client, mailbox, prefix="/keys")
@@ -613,6 +883,47 @@ def test_a_host_application_mounts_it_behind_its_own_login(
         assert secret not in client.get("/keys/").text
 
 
+def test_the_host_login_page_gets_the_way_back(service: AsyncKeyService) -> None:
+    """A person not signed in is sent to the host's login with the local path to come back to."""
+    portal = build_portal(
+        service=service,
+        secret_key=SECRET_KEY,
+        account_of=lambda _: None,
+        login_url="/login?from=portal",
+    )
+    with TestClient(Starlette(routes=[Mount("/keys", app=portal)])) as client:
+        answer = client.get("/keys/keys/1/edit?a=b", follow_redirects=False)
+        assert answer.headers["location"] == (
+            "/login?from=portal&next=%2Fkeys%2Fkeys%2F1%2Fedit%3Fa%3Db"
+        )
+
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example/x", "/a\x00b", "/a b", "x"])
+def test_a_way_back_is_only_ever_a_local_path(path: str) -> None:
+    """A path a browser would read as another site's address, or that is no path, is refused."""
+    assert not local_path(path)
+    assert local_path("/keys/1/edit?a=b")
+
+
+def test_a_user_switch_in_the_host_makes_a_new_csrf_token(
+    service: AsyncKeyService, mailbox: DevMailbox
+) -> None:
+    """When the host signs in another user, the old user's forms no longer post."""
+    with TestClient(_host_app(service)) as client:
+        client.get("/login?as=carol@example.com")
+        carol = Person(client, mailbox, prefix="/keys")
+        carol.get("/new")
+        token = carol.csrf
+        client.get("/login?as=dave@example.com")
+        dave = Person(client, mailbox, prefix="/keys")
+        assert "dave@example.com" in dave.get("/new").text
+        assert dave.csrf != token
+        answer = client.post("/keys/new", data={"csrf_token": token, **KEY_FORM})
+        assert answer.status_code == 403
+        assert "came from another site" in answer.text
+        assert mailbox.messages == []
+
+
 def test_portal_uses_only_public_modules() -> None:
     """The portal imports keyturn only through its public modules, as an embedder would."""
     public = {
@@ -623,6 +934,8 @@ def test_portal_uses_only_public_modules() -> None:
         "keyturn.service",
         "keyturn.ports",
         "keyturn.adapters.codes",
+        "keyturn.api.asgi",  # MAX_BODY: the portal's bodies are bounded as the API's
+        "keyturn.api.server",  # ServerLimits: and arrive within the same time
     }
     root = Path(__file__).parent.parent / "src" / "keyturn" / "portal"
     used: set[str] = set()
@@ -641,21 +954,29 @@ def test_portal_uses_only_public_modules() -> None:
     assert "keyturn" in outside
 
 
-def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
-    """`keyturn serve --dev` serves the API, the portal and its mailbox on the SQLite default."""
+#: A clean environment for `keyturn` processes: no notifier, a $KEYTURN_DB --dev must ignore.
+_ENV: Final = {"PATH": "/usr/bin:/bin", "KEYTURN_DB": "postgresql://nowhere/x"}
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
+    """``keyturn serve ARGS`` in a process on a free port: its URL, and its stderr lines after.
+
+    The lines are there once the block is left (the server is stopped first).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KEYTURN_DB": "postgresql://nowhere/x"}
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "keyturn", "serve", "--dev", "--port", str(port)],
+        [sys.executable, "-m", "keyturn", "serve", *args, "--port", str(port)],
         cwd=tmp_path,
-        env=env,
+        env=_ENV | {"HOME": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
     try:
         for _ in range(100):
             try:
@@ -663,27 +984,84 @@ def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        with httpx.Client(base_url=base, follow_redirects=True) as client:
-            page = client.get("/")
-            assert page.url.path == "/portal/signin"
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-            assert csrf is not None
-            client.post("/portal/signin", data={"csrf_token": csrf.group(1), "email": EMAIL})
-            mail = client.get("/portal/dev/mailbox").text
-            code = re.search(r'<code class="code">(\d{6})</code>', mail)
-            assert code is not None
-            done = client.post(
-                "/portal/signin/code", data={"csrf_token": csrf.group(1), "code": code.group(1)}
-            )
-            assert done.url.path == "/portal/"
-            assert "You have no API keys yet." in done.text
-            api = client.get("/api/v2/public/auth").json()
-            assert api["error"]["data"]["param"] == "grant_type"
-        assert (tmp_path / "keyturn.db").exists()
+        yield base, lines
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert "/portal/dev/mailbox" in err
+        lines.extend(err.splitlines())
+
+
+def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
+    """`keyturn serve --dev` serves the API, the portal and its mailbox on the SQLite default."""
+    with (
+        _serving(tmp_path, "--dev") as (base, err),
+        httpx.Client(base_url=base, follow_redirects=True) as client,
+    ):
+        page = client.get("/")
+        assert page.url.path == "/portal/signin"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        client.post("/portal/signin", data={"csrf_token": csrf.group(1), "email": EMAIL})
+        mail = client.get("/portal/dev/mailbox").text
+        code = re.search(r'<code class="code">(\d{6})</code>', mail)
+        assert code is not None
+        done = client.post(
+            "/portal/signin/code", data={"csrf_token": csrf.group(1), "code": code.group(1)}
+        )
+        assert done.url.path == "/portal/"
+        assert "You have no API keys yet." in done.text
+        api = client.get("/api/v2/public/auth").json()
+        assert api["error"]["data"]["param"] == "grant_type"
+    assert (tmp_path / "keyturn.db").exists()
+    assert any("/portal/dev/mailbox" in line for line in err)
+    [sent] = [line for line in err if line.startswith(f"notify {EMAIL}:")]
+    assert sent.startswith(f"notify {EMAIL}: Your sign-in code sent, valid until ")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "example.com"])  # noqa: S104
+def test_serve_dev_refuses_a_host_others_reach(tmp_path: Path, host: str) -> None:
+    """`keyturn serve --dev` on an address others can reach is refused, in one line, exit 2."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "keyturn", "serve", "--dev", "--host", host, "--port", "1"],
+        cwd=tmp_path,
+        env=_ENV | {"HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the fix it served: this would time out
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("keyturn: invalid host: --dev shows every account's codes")
+    assert "--expose-dev-mailbox" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no store, no key file: nothing started
+
+
+def test_serve_dev_on_another_host_needs_the_override_and_warns(tmp_path: Path) -> None:
+    """With --expose-dev-mailbox, `--dev --host 0.0.0.0` serves, and warns at start."""
+    with (
+        _serving(tmp_path, "--dev", "--host", "0.0.0.0", "--expose-dev-mailbox") as (base, err),  # noqa: S104
+        httpx.Client(base_url=base) as client,
+    ):
+        assert client.get("/portal/dev/mailbox").status_code == 200
+    assert any(
+        "warning: 0.0.0.0 is not a loopback address: anyone who reaches this server can read "
+        "every account's codes" in line
+        for line in err
+    )
+
+
+def test_serve_without_a_notifier_says_nobody_can_sign_in(tmp_path: Path) -> None:
+    """Without a notifier, the start says sign-in cannot work, and so does the sign-in page."""
+    with (
+        _serving(tmp_path, "--db", str(tmp_path / "k.db")) as (base, err),
+        httpx.Client(base_url=base, follow_redirects=True) as client,
+    ):
+        page = client.get("/")
+        assert page.url.path == "/portal/signin"
+        assert "Sign-in codes cannot be sent: this server has no way to send email." in page.text
+        assert 'name="email"' not in page.text
+    assert any("the portal's sign-in cannot send its codes" in line for line in err)
 
 
 class _Inbox:
@@ -729,16 +1107,44 @@ def test_with_smtp_the_codes_arrive_by_email(clock: ManualClock) -> None:
             person.post("/signin/code", code=inbox.last_code())
             assert person.page.url.path == "/"
             person.get("/new")
-            person.post("/new", **KEY_FORM)
+            person.submit('name="name"', **KEY_FORM)
             assert "Confirm the new API key" in person.page.text
             assert inbox.messages[-1][0] == [EMAIL]
-            person.post(
-                "/new",
-                **KEY_FORM,
-                challenge_id=person.hidden("challenge_id"),
-                code=inbox.last_code(),
-            )
+            person.submit('name="code"', code=inbox.last_code())
             assert "Activate API Key" in person.page.text
             assert client.get("/dev/mailbox").status_code == 404
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("required", "chromium", "outcome"),
+    [
+        ("1", None, " errors in "),  # none on the PATH
+        ("1", "no-chromium", " errors in "),  # KEYTURN_CHROMIUM names nothing
+        ("", None, " skipped in "),
+    ],
+)
+def test_browser_tests_fail_without_a_browser_where_one_is_required(
+    tmp_path: Path, required: str, chromium: str | None, outcome: str
+) -> None:
+    """With KEYTURN_REQUIRE_BROWSER=1 (CI) the browser tests fail without Chromium; else skip."""
+    env = {k: v for k, v in os.environ.items() if k != "KEYTURN_CHROMIUM"}
+    env |= {"KEYTURN_REQUIRE_BROWSER": required, "PATH": str(tmp_path)}
+    if chromium:
+        env["KEYTURN_CHROMIUM"] = str(tmp_path / chromium)
+    browser_tests = Path(__file__).parent / "test_portal_browser.py"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(browser_tests)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert outcome in done.stdout, done.stdout[-2000:]
+    assert " passed" not in done.stdout
+    assert " failed" not in done.stdout  # every test failed in its setup: none ran
+    assert done.returncode == (1 if required else 0)
+    if required:
+        assert "KEYTURN_REQUIRE_BROWSER=1, but no Chromium found" in done.stdout

@@ -31,21 +31,35 @@ from keyturn.adapters.to_async import AsyncStore
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal, build_site
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
-uvicorn = pytest.importorskip("uvicorn", reason="the server extra is not installed")
-
-expect = playwright_api.expect
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from playwright.sync_api import Browser, Page
 
+try:
+    import uvicorn
+    from playwright import sync_api as playwright_api
+    from playwright.sync_api import expect
+except ImportError as missing:  # pragma: no cover (the test extra brings both)
+    MISSING = f"{missing.name} is not installed: pip install -e '.[test]'"
+else:
+    MISSING = ""
 CHROMIUM = os.environ.get("KEYTURN_CHROMIUM") or shutil.which("chromium") or ""
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM,
-    reason="no Chromium found: apt-get install chromium, or set KEYTURN_CHROMIUM (.ci/run does)",
-)
+if not MISSING and not os.access(CHROMIUM, os.X_OK):
+    MISSING = (
+        f"no Chromium found{f' at {CHROMIUM}' if CHROMIUM else ''}: apt-get install chromium, "
+        "or set KEYTURN_CHROMIUM (.ci/run does)"
+    )
+#: CI sets KEYTURN_REQUIRE_BROWSER=1: there a missing browser fails these tests, never skips them.
+REQUIRED = os.environ.get("KEYTURN_REQUIRE_BROWSER") == "1"
+if MISSING and REQUIRED:
+
+    @pytest.fixture(autouse=True, scope="module")  # before the browser and the server start
+    def _browser_required() -> None:
+        pytest.fail(f"KEYTURN_REQUIRE_BROWSER=1, but {MISSING}", pytrace=False)
+
+else:
+    pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -246,12 +260,23 @@ def _two_factor(page: Page, site: Site) -> None:
     expect(alert).to_have_text("That code is not right. 4 tries left for this code.")
     code = site.mailbox.last_code()
     expired = verify.get_by_text("The code expired, request a new one.")
+    tries = verify.get_by_text("4 tries left for this code.", exact=True)
+    activate = verify.get_by_role("button", name="Activate", exact=True)
     _tick(site, page, 179)
     expect(expired).to_be_hidden()
+    expect(tries).to_be_visible()
+    expect(activate).to_be_enabled()
     _tick(site, page, 1)
     expect(expired).to_be_visible()
-    _enter_code(page, code)
+    expect(tries).to_be_hidden()
+    expect(activate).to_be_disabled()
+    page.get_by_label("Verification code").fill(code)
+    with page.expect_navigation():  # sent anyway, as a page without the script would send it
+        page.evaluate("document.getElementById('code-submit').form.requestSubmit()")
     expect(alert).to_have_text("The code expired, request a new one.")
+    expect(expired).to_have_count(1)
+    expect(tries).to_have_count(0)
+    expect(activate).to_be_disabled()
     _shot(page, "code-expired")
     verify.get_by_role("button", name="Resend code").click()
     page.get_by_text("We sent a new code.").wait_for()
@@ -259,14 +284,59 @@ def _two_factor(page: Page, site: Site) -> None:
     _enter_code(page, site.mailbox.last_code())
 
 
+def _history(page: Page, name: str) -> None:
+    """The key's history: newest first, every column inside the dialog, states in words."""
+    page.get_by_role("link", name=f"History of {name}").click()
+    history = page.get_by_role("dialog", name=f"History of {name}")
+    events = history.locator("tbody code").all_inner_texts()
+    assert events[:3] == ["changed_whitelist", "enabled_api_key", "activation_requested"]
+    assert events[-1] == "new_api_key"
+    box = history.bounding_box()
+    assert box is not None
+    for column in ("When", "By", "Detail"):  # every column is inside the dialog, none clipped
+        cell = history.get_by_role("columnheader", name=column).bounding_box()
+        assert cell is not None
+        assert box["x"] <= cell["x"]
+        assert cell["x"] + cell["width"] <= box["x"] + box["width"], column
+    first = history.locator("tbody tr").first
+    expect(first.get_by_role("cell", name="changed: IP whitelist")).to_be_visible()
+    expect(first.get_by_role("cell", name="Deactivated", exact=True)).to_be_visible()
+    _shot(page, "history")
+    history.get_by_role("link", name="Back to API keys").click()
+
+
+class _Lines(logging.Handler):
+    """Keeps each record's message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture(name="access_log")
+def _access_log() -> Iterator[list[str]]:
+    """The access log of uvicorn at INFO during one test: a line per request answered."""
+    logger, handler = logging.getLogger("uvicorn.access"), _Lines()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
 def test_create_secret_and_activation_by_code(
-    page: Page, site: Site, caplog: pytest.LogCaptureFixture
+    page: Page, site: Site, caplog: pytest.LogCaptureFixture, access_log: list[str]
 ) -> None:
     """Sign in, create with a code, see the secret once, then activate through the 2FA pop-up.
 
     Resend is disabled at 1:59 and enabled at 2:00 after the code; at 5:00 the code is refused
     as expired; a fresh code shows the success pop-up and the list shows the key active. The
-    secret is in no later page, URL or log line.
+    secret is in no later page, URL or log line (keyturn's or uvicorn's access log), nor in
+    the secret page gone back to; no code is in a URL or a log line either.
     """
     caplog.set_level(logging.DEBUG)
     email = "ann@example.com"
@@ -279,6 +349,7 @@ def test_create_secret_and_activation_by_code(
 
     secret = _create_with_code(page, site)
     assert len(secret) >= 40
+    secret_entry = page.evaluate("history.length") - 1  # where the back button finds it
     _secret_step(page, secret)
     _two_factor(page, site)
 
@@ -291,10 +362,30 @@ def test_create_secret_and_activation_by_code(
     expect(row.get_by_role("link", name="Disable bot_1")).to_be_visible()
     _shot(page, "keys")
     assert "event=new_api_key" in caplog.text  # the server's log was captured
-    for shown in (page.content(), page.url, caplog.text):
+    assert any('"POST /portal/new HTTP/1.1" 200' in line for line in access_log)
+    codes = [m.code for m in site.mailbox.messages if m.owner == email and m.code]
+    assert len(codes) == 4  # sign-in, Create, activation and its resend
+    access = "\n".join(access_log)
+    for shown in (page.content(), page.url, caplog.text, access):
         assert secret not in shown
-    page.go_back()
+    for code in codes:
+        assert code not in caplog.text
+        assert code not in access
+    back = secret_entry - (page.evaluate("history.length") - 1)
+    # Back to the secret page: with no-store, Chromium keeps no copy to show and will not send
+    # the Create again by itself; it asks to (ERR_CACHE_MISS, "Confirm Form Resubmission").
+    with pytest.raises(playwright_api.Error, match="ERR_CACHE_MISS"), page.expect_navigation():
+        page.evaluate(f"history.go({back})")
+    page.wait_for_url("chrome-error://**")  # Chromium's own page asks to send the form again
+    page.wait_for_load_state()
     assert secret not in page.content()
+    with page.expect_navigation():
+        page.reload()  # the person confirms: the Create is sent again
+    assert page.url == site.base + "/new"
+    expect(page.get_by_role("dialog", name="API key created")).to_be_visible()
+    expect(page.get_by_text("was created already, by this form")).to_be_visible()
+    assert secret not in page.content()
+    expect(page.get_by_role("row").filter(has_text="bot_1")).to_have_count(1)
 
 
 def test_deactivate_activate_edit_remove_and_history(page: Page, site: Site) -> None:
@@ -335,14 +426,7 @@ def test_deactivate_activate_edit_remove_and_history(page: Page, site: Site) -> 
     expect(row.get_by_text("198.51.100.7/32")).to_be_visible()
     expect(row.get_by_text("Deactivated")).to_be_visible()
 
-    page.get_by_role("link", name="History of desk_1").click()
-    history = page.get_by_role("dialog", name="History of desk_1")
-    events = history.locator("tbody code").all_inner_texts()
-    assert events[:3] == ["changed_whitelist", "enabled_api_key", "activation_requested"]
-    assert events[-1] == "new_api_key"
-    _shot(page, "history")
-    history.get_by_role("link", name="Back to API keys").click()
-
+    _history(page, "desk_1")
     page.get_by_role("link", name="Remove desk_1").click()
     _shot(page, "remove")
     page.get_by_role("dialog").get_by_role("button", name="Remove").click()
@@ -353,6 +437,100 @@ def test_deactivate_activate_edit_remove_and_history(page: Page, site: Site) -> 
     assert key_id > 0
 
 
+#: The name a person hears for the focused element: its label, its aria-label, or its text.
+FOCUSED_NAME = """() => { const e = document.activeElement;
+    return ((e.labels && e.labels[0] && e.labels[0].textContent)
+        || e.getAttribute('aria-label') || e.textContent || '').trim(); }"""
+#: Whether focus left the open dialog for the page behind it (the body: the browser's controls).
+BEHIND = """() => { const open = document.querySelector('dialog[open]');
+    return open !== null && !open.contains(document.activeElement)
+        && document.activeElement !== document.body; }"""
+
+
+def _tab_to(page: Page, name: str) -> None:
+    """Press Tab until the element named ``name`` has focus, never leaving an open dialog."""
+    page.wait_for_load_state()  # the page's script has opened its dialog and placed focus
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        assert not page.evaluate(BEHIND)  # the page behind a modal dialog is inert
+        if page.evaluate(FOCUSED_NAME) == name:
+            return
+    msg = f"Tab never reached {name!r}"
+    raise AssertionError(msg)
+
+
+def _type_and_enter(page: Page, text: str) -> None:
+    page.wait_for_load_state()  # keys typed before the script placed focus would be lost
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def _sign_in_by_keyboard(page: Page, site: Site, email: str) -> None:
+    page.goto(site.base + "/")
+    expect(page.get_by_label("Email address")).to_be_focused()
+    _type_and_enter(page, email)
+    page.get_by_role("heading", name="Enter your code").wait_for()
+    _type_and_enter(page, site.mailbox.last_code(email))
+    page.get_by_role("heading", name="API keys").wait_for()
+
+
+def _confirm_by_keyboard(page: Page, site: Site, email: str) -> None:
+    """The code dialog of a confirmation: the code field has focus; type the code, Enter."""
+    confirm = page.get_by_role("dialog").filter(has=page.get_by_label("Verification code"))
+    expect(confirm.get_by_label("Verification code")).to_be_focused()
+    _type_and_enter(page, site.mailbox.last_code(email))
+
+
+def _ok_by_keyboard(page: Page, text: str) -> None:
+    """The pop-up after a step says ``text``; its OK has focus: Enter closes it."""
+    expect(page.get_by_role("dialog").get_by_text(text)).to_be_visible()
+    expect(page.get_by_role("link", name="OK")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="API keys").wait_for()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_keyboard_only_from_create_to_remove(page: Page, site: Site) -> None:
+    """Create, its code, the secret step, the two-factor pop-up, Edit and Remove by keyboard."""
+    email = "eve@example.com"
+    _sign_in_by_keyboard(page, site, email)
+    _tab_to(page, "Create API key")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Name")).to_be_focused()
+    _type_and_enter(page, "kb_2")
+    _confirm_by_keyboard(page, site, email)
+    page.get_by_role("dialog", name="Activate API Key").wait_for()
+    _tab_to(page, "I have saved the API secret")
+    page.keyboard.press("Space")
+    _tab_to(page, "Activate")
+    page.keyboard.press("Enter")
+    page.get_by_role("dialog", name="Two-factor authentication").wait_for()
+    _confirm_by_keyboard(page, site, email)
+    _ok_by_keyboard(page, "API key 'kb_2' is activated.")
+
+    _tab_to(page, "Edit kb_2")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Name")).to_be_focused()
+    _tab_to(page, "IP whitelist (optional)")
+    _type_and_enter(page, "198.51.100.7")
+    warning = page.get_by_role("dialog", name="The key will be deactivated")
+    expect(warning.get_by_role("button", name="Save and deactivate")).to_be_focused()
+    page.keyboard.press("Enter")
+    _confirm_by_keyboard(page, site, email)
+    _ok_by_keyboard(page, "the key was deactivated")
+    row = page.get_by_role("row").filter(has_text="kb_2")
+    expect(row.get_by_text("198.51.100.7/32")).to_be_visible()
+
+    _tab_to(page, "Remove kb_2")
+    page.keyboard.press("Enter")
+    page.get_by_role("dialog", name="Remove API key").wait_for()
+    _tab_to(page, "Remove")
+    page.keyboard.press("Enter")
+    _confirm_by_keyboard(page, site, email)
+    _ok_by_keyboard(page, "API key 'kb_2' was removed.")
+    expect(page.get_by_text("You have no API keys yet.")).to_be_visible()
+
+
 def test_keyboard_only(page: Page, site: Site) -> None:
     """The dialogs work from the keyboard: focus starts inside, Tab never reaches the page behind.
 
@@ -360,25 +538,16 @@ def test_keyboard_only(page: Page, site: Site) -> None:
     """
     email = "cat@example.com"
     site.seed(email, State.CREATED, name="kb_1")
-    page.goto(site.base + "/")
-    expect(page.get_by_label("Email address")).to_be_focused()
-    page.keyboard.type(email)
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="Enter your code").wait_for()
-    page.keyboard.type(site.mailbox.last_code(email))
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="API keys").wait_for()
+    _sign_in_by_keyboard(page, site, email)
 
-    page.get_by_role("link", name="Activate kb_1").focus()
+    _tab_to(page, "Activate kb_1")
     page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Activate API key")
     dialog.wait_for()
-    behind = """() => !document.querySelector('dialog[open]').contains(document.activeElement)
-        && document.activeElement !== document.body"""  # the body: the browser's own controls
     seen = set()
     for _ in range(8):
         page.keyboard.press("Tab")
-        assert not page.evaluate(behind)  # the page behind a modal dialog is inert
+        assert not page.evaluate(BEHIND)  # the page behind a modal dialog is inert
         seen.add(page.evaluate("document.activeElement.textContent.trim()"))
     assert {"Activate later", "×"} <= seen  # Activate waits for the checkbox
     checkbox = dialog.get_by_label("I have saved the API secret")

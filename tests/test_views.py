@@ -116,6 +116,10 @@ def test_history_view(clock: ManualClock) -> None:
         ("new_api_key", None, "created"),
         ("secret_acknowledged", "created", "secret_acknowledged"),
     ]
+    assert [(v["from_label"], v["to_label"]) for v in views] == [
+        (None, "Created, not activated"),
+        ("Created, not activated", "Not activated"),
+    ]
 
 
 class TestEditPreview:

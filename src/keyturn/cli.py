@@ -401,8 +401,25 @@ def _cmd_serve(app: _App) -> None:
     """The Deribit API at /api and /ws, and the portal at /portal, on one store.
 
     ``--dev`` runs on ``--db`` or the SQLite default (never ``$KEYTURN_DB``) and keeps what the
-    notifier sends in a mailbox the portal shows at ``/portal/dev/mailbox``.
+    notifier sends in a mailbox the portal shows at ``/portal/dev/mailbox``: every account's
+    codes, to whoever reaches the server, so only on a loopback address unless
+    ``--expose-dev-mailbox`` says otherwise. Without a notifier (and without ``--dev``) the
+    portal's sign-in cannot send its codes: it says so, and so does the startup.
     """
+    import ipaddress  # noqa: PLC0415 (serve's own concern)
+
+    args = app.args
+    try:  # reachable only from this machine: 127.0.0.0/8, ::1, localhost
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if args.dev and not loopback and not args.expose_dev_mailbox:
+        raise InvalidInput(
+            "host",
+            f"--dev shows every account's codes at /portal/dev/mailbox, so it serves on a "
+            f"loopback address only (127.0.0.1, ::1), not {args.host}; add "
+            "--expose-dev-mailbox to serve it there anyway",
+        )
     try:
         import uvicorn  # noqa: PLC0415
 
@@ -413,7 +430,6 @@ def _cmd_serve(app: _App) -> None:
     from keyturn.adapters.to_async import AsyncNotifierAdapter  # noqa: PLC0415
     from keyturn.api import server  # noqa: PLC0415
 
-    args = app.args
     db = (args.db or wiring.DEFAULT_DB) if args.dev else args.db
     master_key = wiring.server_key(db)
     secret_box = seal_keys.secret_box(wiring.database(db))
@@ -438,11 +454,15 @@ def _cmd_serve(app: _App) -> None:
             api_service.deliver_inline = portal_service.deliver_inline = False
             print(
                 "no notifier is configured: notifications wait in the outbox for "
-                "keyturn relay --notifier smtp (or set KEYTURN_NOTIFIER)",
+                "keyturn relay --notifier smtp (or set KEYTURN_NOTIFIER); the portal's sign-in "
+                "cannot send its codes, so nobody can sign in to it (it says so)",
                 file=sys.stderr,
             )
         portal = build_portal(
-            service=portal_service, secret_key=wiring.derive(master_key, "portal"), mailbox=mailbox
+            service=portal_service,
+            secret_key=wiring.derive(master_key, "portal"),
+            mailbox=mailbox,
+            sends_codes=mailbox is not None or chosen is not None,
         )
         site = build_site(api=wiring.build_api(api_service, master_key), portal=portal)
         config = server.config(
@@ -459,6 +479,12 @@ def _cmd_serve(app: _App) -> None:
             print(
                 f"development mode: the mailbox is at {where}/portal/dev/mailbox", file=sys.stderr
             )
+            if not loopback:
+                print(
+                    f"warning: {args.host} is not a loopback address: anyone who reaches this "
+                    "server can read every account's codes in the mailbox",
+                    file=sys.stderr,
+                )
         try:
             await uvicorn.Server(config).serve()
         finally:
@@ -678,6 +704,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IPS",
         help="believe X-Forwarded-For only from these proxy addresses (comma-separated, or *); "
         "by default no forwarded header is believed",
+    )
+    sv.add_argument(
+        "--expose-dev-mailbox",
+        action="store_true",
+        help="with --dev on a --host that is not a loopback address: serve the mailbox, and "
+        "every account's codes in it, to whoever reaches the server (refused otherwise)",
     )
     sv.set_defaults(run=_cmd_serve)
     rk = add("rotate-server-key", "seal client secrets under a new key; --finish retires old")

@@ -10,7 +10,8 @@ The statuses: 422 for bad input, 404 for a key that is not (or not the caller's)
 request the key's state or a concurrent change refuses, 403 for a code or confirmation the
 request still needs or got wrong (RFC 9110: "the client MAY repeat the request with new or
 different credentials"), 429 for a code asked for too soon, 423 for a lock only an operator
-lifts, 401 for refused API credentials and 503 when the store cannot be used. This module
+lifts, 401 for refused API credentials, 503 when the store cannot be used, and 500 for any
+other keyturn error (a sealed secret that cannot be opened, say). This module
 describes errors already raised and decides nothing; nothing here holds a secret or a code
 (errors never carry one).
 """
@@ -188,9 +189,12 @@ RULES: Final[dict[type[errors.KeyturnError], Rule]] = {
 def http_error(error: errors.KeyturnError, *, now: datetime | None = None) -> HttpError:
     """How to answer ``error``; with ``now``, waits are counted down (``in 1:59``).
 
-    ``error`` is the stable code: the error's class name in snake_case (``code_mismatch``).
+    ``error`` is the stable code: the class name, in snake_case, of the error's rule
+    (``code_mismatch``), or of the error itself when no rule names it or a base of it but
+    :class:`~keyturn.KeyturnError` (``seal_error``, answered 500).
     """
     cls = next(c for c in type(error).__mro__ if c in RULES)
+    name = type(error).__name__ if cls is errors.KeyturnError else cls.__name__
     status, describe = RULES[cls]
     message, details = describe(error, now)
     if error.key_id is not None:
@@ -198,7 +202,7 @@ def http_error(error: errors.KeyturnError, *, now: datetime | None = None) -> Ht
     retry_after = None
     if isinstance(error, errors.ResendTooEarly | errors.SendLimitReached) and now is not None:
         retry_after = max(1, seconds_until(error.available_at, now))
-    return HttpError(status, _snake(cls.__name__), message, details, retry_after)
+    return HttpError(status, _snake(name), message, details, retry_after)
 
 
 def _snake(name: str) -> str:

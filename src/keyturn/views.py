@@ -151,14 +151,16 @@ def challenge_view(
 
 
 def history_view(entry: HistoryEntry) -> dict[str, Any]:
-    """One line of a key's audit trail."""
+    """One line of a key's audit trail, its states also in a person's words (``*_label``)."""
     return {
         "version": entry.version,
         "at": iso(entry.at),
         "action": entry.action.value,
         "event": entry.event,
         "from_state": entry.from_state.value if entry.from_state else None,
+        "from_label": STATE_LABELS[entry.from_state] if entry.from_state else None,
         "to_state": entry.to_state.value,
+        "to_label": STATE_LABELS[entry.to_state],
         "actor": entry.actor,
         "detail": entry.detail,
     }
@@ -196,6 +198,7 @@ def edit_preview(
 
 
 __all__ = [
+    "RESOURCES",
     "STATE_LABELS",
     "challenge_view",
     "code_view",

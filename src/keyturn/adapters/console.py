@@ -25,10 +25,11 @@ class ConsoleNotifier:
     def deliver(self, notification: Notification) -> None:
         """Print that ``notification`` was sent (with its code in dev mode)."""
         n = notification
-        where = f"key {n.key_id}" if n.key_id is not None else "a request"
         if n.kind is NotificationKind.CODE:
             expiry = f", valid until {n.expires_at:%H:%M:%S} UTC" if n.expires_at else ""
-            line = f"notify {n.owner}: code sent for {where}{expiry}"
+            # a code for no key (a sign-in, a Create to confirm) says what it is by its subject
+            what = f"code sent for key {n.key_id}" if n.key_id is not None else f"{n.subject} sent"
+            line = f"notify {n.owner}: {what}{expiry}"
             if self.show_codes and n.code is not None:
                 line += f" [dev mode, code: {n.code}]"
         else:

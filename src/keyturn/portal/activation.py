@@ -140,11 +140,11 @@ async def verify(ctx: Ctx) -> Response:
             key_id, code.strip() if isinstance(code, str) else code, owner=ctx.owner
         )
     except (*CODE_REFUSALS, ActivationLocked, InvalidInput) as e:
-        problem = ctx.problem(e)
+        status, error = ctx.code_refusal(e)
         key = await ctx.key()
         if key.state is not State.PENDING_2FA:
             return ctx.redirect("/")
-        return await _verify_dialog(ctx, key, status=problem.status, error=problem.message)
+        return await _verify_dialog(ctx, key, status=status, error=error)
     except ActionNotAllowed:
         return ctx.redirect("/")
     ctx.notice("activated", f"API key {key.name!r} is activated.", key_id=key.id)

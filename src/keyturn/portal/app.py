@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from keyturn import Action, InvalidInput, Policy
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.portal import activation, keys, signin
+from keyturn.portal.guard import BODY_TIMEOUT, Guard
 from keyturn.portal.session import Sessions
 from keyturn.portal.signin import SignInCodes
 from keyturn.portal.web import Portal
@@ -52,15 +53,22 @@ def build_portal(
     mailbox: DevMailbox | None = None,
     sign_in_notifier: AsyncNotifier | None = None,
     title: str = "API keys",
-) -> Starlette:
+    body_timeout: float = BODY_TIMEOUT,
+    sends_codes: bool = True,
+) -> ASGIApp:
     """The portal as an ASGI application over ``service``.
 
     ``secret_key`` (at least 32 random bytes, e.g. ``wiring.derive(server_key, "portal")``)
     signs the portal's cookie. ``account_of(request)`` names the signed-in account, or
     ``None`` (then ``login_url``, if given, is where the person is sent). Without it the
     reference sign-in runs, sending codes through ``sign_in_notifier`` (default: the
-    service's notifier). ``mailbox`` shows what was sent at ``/dev/mailbox``: development only.
+    service's notifier) at once; ``sends_codes=False`` says that no notifier reaches people
+    (``keyturn serve`` without one), and the sign-in page then says that codes cannot be sent
+    instead of offering a sign-in nobody can finish. ``mailbox`` shows what was sent at
+    ``/dev/mailbox``: development only.
     Run the service under :data:`PORTAL_POLICY` (or your own) for the seed's confirmations.
+    Every answer carries the portal's security headers, and a request body is refused past
+    64 KiB (413) or ``body_timeout`` seconds (408): :class:`~keyturn.portal.guard.Guard`.
     """
     if not isinstance(secret_key, bytes) or len(secret_key) < MIN_KEY_BYTES:
         raise InvalidInput("secret_key", f"must be at least {MIN_KEY_BYTES} random bytes")
@@ -71,6 +79,8 @@ def build_portal(
             notifier=sign_in_notifier if sign_in_notifier is not None else service.notifier,
             clock=service.clock,
             policy=service.policy,
+            logger=service.logger,
+            can_send=sends_codes,
         )
     portal = Portal(
         service=service,
@@ -111,7 +121,7 @@ def build_portal(
             Route("/signin/code", page(signin.signin_finish, public=True), methods=post),
             Route("/signin/restart", page(signin.signin_restart, public=True), methods=post),
         ]
-    return Starlette(routes=routes)
+    return Guard(Starlette(routes=routes), body_timeout=body_timeout)
 
 
 def build_site(

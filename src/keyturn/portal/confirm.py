@@ -10,8 +10,8 @@ at most ``max_sends`` per ``send_window``. It decides no lifecycle rule.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from keyturn import (
     ChallengeInvalid,
@@ -21,6 +21,7 @@ from keyturn import (
     Confirmation,
     ConfirmationRequired,
     InvalidInput,
+    SendLimitReached,
 )
 from keyturn.http_errors import wait_text
 from keyturn.portal.forms import carried
@@ -39,28 +40,52 @@ T = TypeVar("T")
 CODE_REFUSALS = (CodeMismatch, CodeExpired, CodeAttemptsExhausted, ChallengeInvalid)
 
 
+#: The most actions whose confirmation sends the cookie remembers (the oldest go first).
+MAX_SLOTS: Final = 16
+#: The longest ISO 8601 time a dialog carries (``2026-01-01T12:05:00.123456+00:00`` is 32).
+MAX_TIME_TEXT: Final = 40
+
+
 def _sent_times(ctx: Ctx, slot: str) -> list[datetime]:
     window = ctx.now - ctx.service.policy.send_window
     kept = ctx.session.get("sent", {}).get(slot, [])
-    return [t for t in map(datetime.fromisoformat, kept) if t > window]
+    times = [datetime.fromtimestamp(t, UTC) for t in kept if isinstance(t, float)]
+    return [t for t in times if t > window]
 
 
 def _remember_send(ctx: Ctx, slot: str, required: ConfirmationRequired) -> None:
-    sent = dict(ctx.session.get("sent", {}))
+    """Add a send to ``slot``, and forget every send of every action that left the window.
+
+    The cookie must stay small whatever the person does: an action's sends count only within
+    ``send_window``, so older ones are dropped on each write, and at most :data:`MAX_SLOTS`
+    actions are kept.
+    """
     at = required.expires_at - ctx.service.policy.code_ttl
-    sent[slot] = [t.isoformat() for t in (*_sent_times(ctx, slot), at)]
-    ctx.session.set("sent", sent)
+    slots = [s for s in ctx.session.get("sent", {}) if s != slot]
+    sent = {s: kept for s in slots if (kept := _sent_times(ctx, s))}
+    sent[slot] = [*_sent_times(ctx, slot), at]
+    recent = sorted(sent, key=lambda s: sent[s][-1])[-MAX_SLOTS:]
+    ctx.session.set("sent", {s: [t.timestamp() for t in sent[s]] for s in recent})
 
 
-def _send_wait(ctx: Ctx, slot: str, *, resend: bool) -> int:
-    """Seconds before another confirmation code may go out for ``slot`` (0: now)."""
-    policy, times = ctx.service.policy, _sent_times(ctx, slot)
-    at = ctx.now
-    if resend and times:
-        at = max(at, times[-1] + policy.resend_after)
+def _send_refusal(ctx: Ctx, slot: str, *, resend: bool) -> str | None:
+    """Why no confirmation code may go out for ``slot`` now (``None``: it may).
+
+    The send cap (``max_sends`` per ``send_window``) in the words of
+    :class:`~keyturn.SendLimitReached`, else the wait of ``resend_after`` after the last code.
+    """
+    policy, times, now = ctx.service.policy, _sent_times(ctx, slot), ctx.now
     if len(times) >= policy.max_sends:
-        at = max(at, times[-policy.max_sends] + policy.send_window)
-    return seconds_until(at, ctx.now)
+        capped = times[-policy.max_sends] + policy.send_window
+        resend_at = times[-1] + policy.resend_after if resend else now
+        if capped > now and capped >= resend_at:
+            action = slot.split(":", 1)[0]
+            return ctx.problem(
+                SendLimitReached(key_id=None, state=None, action=action, available_at=capped)
+            ).message
+    if resend and times and (wait := seconds_until(times[-1] + policy.resend_after, now)):
+        return f"You can request a new code in {wait_text(wait)}."
+    return None
 
 
 async def _confirm_dialog(
@@ -85,12 +110,35 @@ async def _confirm_dialog(
     )
 
 
+def _carried_expiry(ctx: Ctx) -> datetime | None:
+    """The expiry of the code the dialog was shown for, as the dialog carries it back.
+
+    Only for showing the countdowns again (the service checks the code and its expiry); a
+    value that is not a time within one ``code_ttl`` from now is ignored.
+    """
+    value = ctx.form.get("expires_at")
+    if not isinstance(value, str) or len(value) > MAX_TIME_TEXT:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if at.tzinfo is None or at > ctx.now + ctx.service.policy.code_ttl:
+        return None
+    return at
+
+
 def _last_challenge(ctx: Ctx, slot: str) -> dict[str, Any]:
-    times, policy = _sent_times(ctx, slot), ctx.service.policy
-    sent_at = times[-1] if times else ctx.now - policy.code_ttl
-    expires_at = sent_at + policy.code_ttl
+    """The dialog's code as it was shown: its challenge and times come back with the form."""
+    policy = ctx.service.policy
+    expires_at = _carried_expiry(ctx)
+    if expires_at is None:  # a form from before the dialog carried it: the session's sends
+        times = _sent_times(ctx, slot)
+        expires_at = (times[-1] if times else ctx.now - policy.code_ttl) + policy.code_ttl
+    sent_at = expires_at - policy.code_ttl
     return {
         "challenge_id": ctx.form.get("challenge_id", ""),
+        "expires_at": expires_at.isoformat(),
         "expires_in": seconds_until(expires_at, ctx.now, round_up=False),
         "expired": ctx.now >= expires_at,
         "resend_in": seconds_until(sent_at + policy.resend_after, ctx.now),
@@ -113,8 +161,7 @@ async def confirmed(
     confirmation = None
     if isinstance(challenge_id, str) and challenge_id and not resend:
         confirmation = Confirmation(challenge_id, code.strip() if isinstance(code, str) else "")
-    if confirmation is None and (wait := _send_wait(ctx, slot, resend=resend)):
-        error = f"You can request a new code in {wait_text(wait)}."
+    if confirmation is None and (error := _send_refusal(ctx, slot, resend=resend)):
         challenge = _last_challenge(ctx, slot)
         raise ShowPage(await _confirm_dialog(ctx, dialog, challenge, status=429, error=error))
     try:
@@ -126,11 +173,11 @@ async def confirmed(
     except (*CODE_REFUSALS, InvalidInput) as e:
         if isinstance(e, InvalidInput) and e.field != "code":
             raise
-        problem = ctx.problem(e)
+        status, error = ctx.code_refusal(e)
         challenge = _last_challenge(ctx, slot)
-        if isinstance(e, CodeExpired | CodeAttemptsExhausted | ChallengeInvalid):
+        if isinstance(e, CodeExpired):
             challenge["expired"] = True
-        page = await _confirm_dialog(
-            ctx, dialog, challenge, status=problem.status, error=problem.message
-        )
+        elif isinstance(e, CodeAttemptsExhausted | ChallengeInvalid):
+            challenge["spent"] = True
+        page = await _confirm_dialog(ctx, dialog, challenge, status=status, error=error)
         raise ShowPage(page) from None

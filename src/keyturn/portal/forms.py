@@ -7,9 +7,12 @@ check is the service's (:mod:`keyturn` raises :class:`~keyturn.InvalidInput` nam
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import TYPE_CHECKING, Final
 
 from keyturn import InvalidInput
+from keyturn.views import RESOURCES as SCOPE_RESOURCES
 from keyturn.views import scope_view
 
 if TYPE_CHECKING:
@@ -17,20 +20,21 @@ if TYPE_CHECKING:
 
     from keyturn import ApiKey
 
-#: Deribit's resources, in the order the forms show them, with a person's label for each.
-RESOURCES: Final = (
-    ("account", "Account"),
-    ("trade", "Trade"),
-    ("wallet", "Wallet"),
-    ("block_trade", "Block trade"),
-    ("block_rfq", "Block RFQ"),
-    ("custody", "Custody"),
+#: Labels that are not the resource's name, capitalised.
+_LABELS: Final = {"block_rfq": "Block RFQ"}
+#: Deribit's resources, in the scope's own order, with a person's label for each.
+RESOURCES: Final = tuple(
+    (r, _LABELS.get(r, r.replace("_", " ").capitalize())) for r in SCOPE_RESOURCES
 )
 LEVELS: Final = (("none", "No access"), ("read", "Read"), ("read_write", "Read and write"))
 MAX_TEXT: Final = 4096
 
-#: The fields a key's form sends, which a confirmation dialog carries to the repeated request.
+#: The fields a key's form sends, which a confirmation dialog carries to the repeated request:
+#: with them, the Create form's one-time ``form_id`` (a reload must not create a second key).
 KEY_FIELDS: Final = ("name", *(f"scope_{r}" for r, _ in RESOURCES), "ip_whitelist")
+CARRIED: Final = (*KEY_FIELDS, "form_id")
+#: A one-time form value, as :func:`new_form_id` makes it.
+FORM_ID: Final = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def text(form: Mapping[str, object], name: str) -> str:
@@ -61,7 +65,18 @@ def key_fields(form: Mapping[str, object]) -> dict[str, str]:
 
 def carried(form: Mapping[str, object]) -> list[tuple[str, str]]:
     """The key fields of ``form`` as hidden inputs for the next step of the same request."""
-    return [(name, text(form, name)) for name in KEY_FIELDS if name in form]
+    return [(name, text(form, name)) for name in CARRIED if name in form]
+
+
+def new_form_id() -> str:
+    """A fresh one-time value for a form that must not act twice (Create)."""
+    return secrets.token_urlsafe(16)
+
+
+def form_id(form: Mapping[str, object]) -> str | None:
+    """The form's one-time value, or ``None`` if it has none (or a malformed one)."""
+    value = form.get("form_id")
+    return value if isinstance(value, str) and FORM_ID.fullmatch(value) else None
 
 
 def prefilled(key: ApiKey | None) -> dict[str, str]:

@@ -12,15 +12,24 @@ here: the service decides, and the pages show its answers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from keyturn import (
     InvalidInput,
+    KeyNotFound,
     QuotaExceeded,
     State,
 )
 from keyturn.portal.confirm import confirmed
-from keyturn.portal.forms import LEVELS, RESOURCES, carried, key_fields, prefilled
+from keyturn.portal.forms import (
+    LEVELS,
+    RESOURCES,
+    carried,
+    form_id,
+    key_fields,
+    new_form_id,
+    prefilled,
+)
 from keyturn.views import (
     edit_preview,
     history_view,
@@ -49,8 +58,13 @@ async def list_page(ctx: Ctx) -> Response:
 # --- create and the secret, shown once ------------------------------------------------------
 
 
+#: How many Creates the cookie remembers by their one-time form value (for a reload).
+REMEMBERED_CREATES: Final = 8
+
+
 async def _create_form(ctx: Ctx, *, status: int = 200, error: str | None = None) -> Response:
     values = _form_values(ctx) if ctx.form else prefilled(None)
+    values["form_id"] = form_id(ctx.form) or new_form_id()
     return await ctx.page(
         "create.html",
         status=status,
@@ -66,8 +80,28 @@ async def new_page(ctx: Ctx) -> Response:
     return await _create_form(ctx)
 
 
+async def _created_already(ctx: Ctx, key_id: int) -> Response:
+    """A Create sent again (a reload of the secret page): the key exists; no second one."""
+    try:
+        key = ctx.view(await ctx.service.get(key_id, owner=ctx.owner))
+    except KeyNotFound:
+        key = None
+    return await ctx.page("created.html", created=key)
+
+
 async def create(ctx: Ctx) -> Response:
-    """Create the key (after its code, if the policy asks) and show its secret, this once."""
+    """Create the key (after its code, if the policy asks) and show its secret, this once.
+
+    The form's one-time ``form_id`` is remembered with the key it made, so the same form sent
+    again (a reload of the secret page) says the key exists instead of making a second one.
+    """
+    once = form_id(ctx.form)
+    if once is None:
+        error = "This form has expired. Check it and press Create again."
+        return await _create_form(ctx, status=422, error=error)
+    made = {f: k for f, k in ctx.session.get("created", []) if isinstance(k, int)}
+    if once in made:
+        return await _created_already(ctx, made[once])
     try:
         fields = key_fields(ctx.form)
         dialog = {
@@ -89,6 +123,8 @@ async def create(ctx: Ctx) -> Response:
     except (InvalidInput, QuotaExceeded) as e:
         problem = ctx.problem(e)
         return await _create_form(ctx, status=problem.status, error=problem.message)
+    made[once] = issued.key.id
+    ctx.session.set("created", [[f, k] for f, k in made.items()][-REMEMBERED_CREATES:])
     view = issued_view(issued, now=ctx.now, policy=ctx.service.policy)
     return await ctx.page("secret.html", issued=view)
 

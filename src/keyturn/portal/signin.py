@@ -3,11 +3,14 @@
 The account is the email address (lower-cased). A code is made by
 :class:`~keyturn.adapters.codes.HmacCodeVerifier` and delivered as a
 :class:`~keyturn.Notification` through the portal's notifier (the development mailbox, or
-email). The rules are the key's: valid ``code_ttl``, a new one after ``resend_after``, at most
-``max_sends`` per ``send_window`` and ``max_attempts`` wrong tries per code. Only the code's
-keyed hash is kept, in this process's memory (at most ``max_pending`` addresses; expired ones go
-first): the reference sign-in is for one server process. An application with its own login
-passes ``account_of`` to the portal instead, and none of this runs.
+email), at once: a sign-in code does not wait in the outbox, so without a notifier that
+reaches people there is no sign-in, and the page says so. The rules are the key's: valid
+``code_ttl``, a new one after ``resend_after``, at most ``max_sends`` per ``send_window`` and
+``max_attempts`` wrong tries per code; and one client address may have codes sent to at most
+``max_addresses_per_client`` addresses per ``send_window``. Only the code's keyed hash is kept,
+in this process's memory (bounded; expired entries go first): the reference sign-in is for one
+server process. An application with its own login passes ``account_of`` to the portal
+instead, and none of this runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from keyturn import (
     CodeExpired,
     CodeMismatch,
     InvalidInput,
+    KeyturnError,
     Notification,
     NotificationKind,
     SendLimitReached,
@@ -54,6 +58,14 @@ def email_address(value: object) -> str:
     return value.strip().lower()
 
 
+class CodeNotSent(KeyturnError):  # noqa: N818 (reads as the event it reports)
+    """A sign-in code could not be sent: no notifier reaches people, or it failed (``reason``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the sign-in code could not be sent: {reason}", action=ACTION)
+        self.reason = reason
+
+
 @attrs.define
 class _Pending:
     ref: str = attrs.field(repr=False)
@@ -63,15 +75,23 @@ class _Pending:
 
 @attrs.define(kw_only=True)
 class SignInCodes:
-    """Sends sign-in codes and checks them, under the service's policy."""
+    """Sends sign-in codes and checks them, under the service's policy.
+
+    ``can_send`` is ``False`` when no notifier reaches people (``keyturn serve`` without one):
+    then nothing is sent and the pages say so.
+    """
 
     verifier: HmacCodeVerifier
     notifier: AsyncNotifier
     clock: Clock
     policy: Policy
+    logger: Any
+    can_send: bool = True
     max_pending: int = 10_000
+    max_addresses_per_client: int = 5
     _pending: dict[str, _Pending] = attrs.field(factory=dict, repr=False)
     _sends: dict[str, list[datetime]] = attrs.field(factory=dict, repr=False)
+    _clients: dict[str, dict[str, datetime]] = attrs.field(factory=dict, repr=False)
 
     def timing(self, email: str) -> dict[str, Any] | None:
         """The pending code's times for the dialog, or ``None`` if none was sent."""
@@ -87,12 +107,17 @@ class SignInCodes:
             "attempts_left": max(0, policy.max_attempts - pending.attempts),
         }
 
-    async def send(self, email: str, *, resend: bool = False) -> bool:
+    async def send(self, email: str, *, client: str | None, resend: bool = False) -> bool:
         """Send a code to ``email``; ``False`` if the last one is too recent to replace.
 
-        A first request while a code is still young keeps that code (a reload sends nothing).
-        Raises :class:`~keyturn.SendLimitReached` past ``max_sends`` in ``send_window``.
+        ``client`` is the address of the client asking. A first request while a code is still
+        young keeps that code (a reload sends nothing). Raises
+        :class:`~keyturn.SendLimitReached` past ``max_sends`` in ``send_window`` for the
+        address, or past ``max_addresses_per_client`` addresses for the client, and
+        :class:`CodeNotSent` when the notifier cannot deliver (the code is then forgotten).
         """
+        if not self.can_send:
+            raise CodeNotSent("no notifier is configured")
         now, policy = self.clock.now(), self.policy
         pending = self._pending.get(email)
         if pending is not None and now < pending.sent_at + policy.resend_after:
@@ -101,24 +126,46 @@ class SignInCodes:
         if len(sends) >= policy.max_sends:
             at = sends[-policy.max_sends] + policy.send_window
             raise SendLimitReached(key_id=None, state=None, action=ACTION, available_at=at)
+        addresses = self._addresses_of(client or "", email, now)
         self._forget_expired(now)
         issued = self.verifier.issue(subject=f"sign-in:{email}", owner=email)
         self._pending[email] = _Pending(issued.ref, now)
         self._sends[email] = [*sends, now]
-        await self.notifier.deliver(
-            Notification(
-                id=f"sign-in:{issued.ref[:16]}",
-                owner=email,
-                key_id=None,
-                key_name="",
-                kind=NotificationKind.CODE,
-                subject="Your code to sign in",
-                created_at=now,
-                code=issued.code,
-                expires_at=now + policy.code_ttl,
+        addresses[email] = now
+        try:
+            await self.notifier.deliver(
+                Notification(
+                    id=f"sign-in:{issued.ref[:16]}",
+                    owner=email,
+                    key_id=None,
+                    key_name="",
+                    kind=NotificationKind.CODE,
+                    subject="Your sign-in code",
+                    created_at=now,
+                    code=issued.code,
+                    expires_at=now + policy.code_ttl,
+                )
             )
-        )
+        except Exception as e:  # noqa: BLE001 (whatever the notifier raised, nothing went out)
+            del self._pending[email]
+            self.logger.warning("sign_in_code_not_sent", owner=email, error=type(e).__name__)
+            raise CodeNotSent(type(e).__name__) from None
         return True
+
+    def _addresses_of(self, client: str, email: str, now: datetime) -> dict[str, datetime]:
+        """The addresses ``client`` had codes sent to within the window.
+
+        A new one past ``max_addresses_per_client`` is refused (:class:`~keyturn.SendLimitReached`).
+        """
+        window = now - self.policy.send_window
+        recent = {e: t for e, t in self._clients.pop(client, {}).items() if t > window}
+        self._clients[client] = recent  # the most recent client last: the first to keep
+        if email not in recent and len(recent) >= self.max_addresses_per_client:
+            at = sorted(recent.values())[-self.max_addresses_per_client] + self.policy.send_window
+            raise SendLimitReached(key_id=None, state=None, action=ACTION, available_at=at)
+        while len(self._clients) > self.max_pending:
+            del self._clients[next(iter(self._clients))]
+        return recent
 
     def check(self, email: str, code: object) -> None:
         """Pass if ``code`` is the live code sent to ``email``; it is then used up.
@@ -164,10 +211,25 @@ def _codes(ctx: Ctx) -> SignInCodes:
     return codes
 
 
+#: What the sign-in says when no notifier reaches people.
+NO_NOTIFIER: Final = (
+    "Sign-in codes cannot be sent: this server has no way to send email. "
+    "Its operator must start it with a notifier (keyturn serve --notifier smtp)."
+)
+NOT_SENT: Final = "We could not send the code: email is not working right now. Try again later."
+
+
+async def _not_sent(ctx: Ctx) -> Response:
+    text = NOT_SENT if _codes(ctx).can_send else NO_NOTIFIER
+    return await ctx.page("signin.html", status=503, error=text)
+
+
 async def signin_page(ctx: Ctx) -> Response:
     """The email form, or the code dialog if a code was sent to this browser's address."""
     if ctx.account is not None:
         return ctx.redirect("/")
+    if not _codes(ctx).can_send:
+        return await ctx.page("signin.html", error=NO_NOTIFIER)
     email = ctx.session.get("signin_email")
     timing = _codes(ctx).timing(email) if isinstance(email, str) else None
     if timing is None:
@@ -179,9 +241,12 @@ async def signin_start(ctx: Ctx) -> Response:
     """Send a code to the address given (or again, for "Resend")."""
     codes = _codes(ctx)
     resend = "resend" in ctx.form
+    client = ctx.request.client.host if ctx.request.client else None
     try:
         email = email_address(ctx.session.get("signin_email") if resend else ctx.form.get("email"))
-        sent = await codes.send(email, resend=resend)
+        sent = await codes.send(email, client=client, resend=resend)
+    except CodeNotSent:
+        return await _not_sent(ctx)
     except (InvalidInput, SendLimitReached) as e:
         problem = ctx.problem(e)
         email = ctx.session.get("signin_email")
@@ -213,13 +278,12 @@ async def signin_finish(ctx: Ctx) -> Response:
     try:
         codes.check(email, ctx.form.get("code"))
     except (InvalidInput, CodeMismatch, CodeExpired, CodeAttemptsExhausted) as e:
-        problem = ctx.problem(e)
+        status, error = ctx.code_refusal(e)
+        timing = codes.timing(email)
+        if timing is None:  # no code is pending: the form to ask for one
+            return await ctx.page("signin.html", status=status, error=error)
         return await ctx.page(
-            "signin_code.html",
-            status=problem.status,
-            email=email,
-            code=codes.timing(email),
-            error=problem.message,
+            "signin_code.html", status=status, email=email, code=timing, error=error
         )
     ctx.session.clear()  # a new session: nothing from before the sign-in carries over
     ctx.session.set("account", email)

@@ -3,9 +3,9 @@
 Every endpoint runs through :meth:`Portal.endpoint`: it loads the signed cookie, asks who the
 account is (the host application's ``account_of``, or the reference sign-in), refuses a POST
 whose CSRF token is wrong before anything else happens, turns any keyturn error the handler did
-not handle into a page with the status :func:`keyturn.http_errors.http_error` gives, and sends
-every answer with ``Cache-Control: no-store`` and a strict Content-Security-Policy (scripts and
-styles only from the portal's own files). No lifecycle rule lives here.
+not handle into a page with the status :func:`keyturn.http_errors.http_error` gives. The
+security headers and the body limits are :mod:`keyturn.portal.guard`'s, around the whole
+application. No lifecycle rule lives here.
 """
 
 from __future__ import annotations
@@ -14,19 +14,20 @@ import inspect
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlencode
 
 import attrs
 import jinja2
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from keyturn import KeyturnError
+from keyturn import CodeExpired, KeyturnError
 from keyturn.http_errors import http_error, wait_text
 from keyturn.portal.session import CSRF_FIELD, Session, Sessions
 from keyturn.views import key_view
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from starlette.requests import Request
 
@@ -39,17 +40,21 @@ if TYPE_CHECKING:
     AccountOf = Callable[[Request], str | Awaitable[str | None] | None]
     Handler = Callable[["Ctx"], Awaitable[Response]]
 
-HEADERS: Final = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 MAX_FIELDS: Final = 64
+
+
+def local_path(value: str) -> bool:
+    r"""Whether ``value`` is a path on this site (``/keys/1``), never another site's address.
+
+    ``//host/x`` and ``/\host/x`` are read by browsers as another host; control characters
+    and spaces have no place in a path.
+    """
+    return (
+        value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and all(c.isprintable() and not c.isspace() for c in value)
+    )
 
 
 def _when(value: str | datetime) -> str:
@@ -66,7 +71,34 @@ def environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["wait"] = wait_text
+    env.filters["detail"] = _detail
+    env.tests["spent"] = _spent
     return env
+
+
+#: The fields of a key in a person's words, for a history line's detail.
+FIELD_LABELS: Final = {
+    "name": "name",
+    "max_scope": "permissions",
+    "ip_whitelist": "IP whitelist",
+    "enabled_features": "features",
+}
+
+
+def _detail(detail: str) -> str:
+    """A history line's detail as a person reads it; a detail of another kind as it is.
+
+    ``fields=max_scope,ip_whitelist`` reads ``changed: permissions, IP whitelist``.
+    """
+    kind, _, fields = detail.partition("=")
+    if kind != "fields" or not fields:
+        return detail
+    return "changed: " + ", ".join(FIELD_LABELS.get(f, f) for f in fields.split(","))
+
+
+def _spent(code: Mapping[str, Any]) -> bool:
+    """Whether a code can no longer be entered: expired, out of tries, or refused for good."""
+    return bool(code.get("expired") or code.get("spent") or code.get("attempts_left") == 0)
 
 
 class ShowPage(Exception):  # noqa: N818 (not an error: a page to show instead of the answer)
@@ -97,11 +129,10 @@ class Portal:
             return who if isinstance(who, str) else None
         answer = self.account_of(request)
         who = await answer if inspect.isawaitable(answer) else answer
-        if who is not None and session.get("who") != who:  # another account: forget the rest
-            token = session.csrf_token
+        if session.get("who") != who:  # another account, or none: a new session, a new token
             session.clear()
-            session.set(CSRF_FIELD, token)
-            session.set("who", who)
+            if who is not None:
+                session.set("who", who)
         return who if isinstance(who, str) and who else None
 
     def endpoint(self, handler: Handler, *, public: bool = False) -> Callable[..., Any]:
@@ -113,7 +144,6 @@ class Portal:
             ctx.account = await self.account(request, session)
             response = await self._answer(ctx, handler, public=public)
             self.sessions.save(request, response, session)
-            response.headers.update(HEADERS)
             return response
 
         return run
@@ -195,12 +225,25 @@ class Ctx:
         """How to tell the person about ``error`` now."""
         return http_error(error, now=self.now)
 
+    def code_refusal(self, error: KeyturnError) -> tuple[int, str | None]:
+        """The status and error line of a code dialog refusing ``error``.
+
+        An expired code has no error line: the dialog's own note says it, once.
+        """
+        problem = self.problem(error)
+        return problem.status, None if isinstance(error, CodeExpired) else problem.message
+
     def not_signed_in(self) -> Response:
         """Sign in first: the reference sign-in page, the host's login page, or 401."""
         if self.portal.sign_in is not None:
             return self.redirect("/signin")
-        if self.portal.login_url is not None:
-            return RedirectResponse(self.portal.login_url, status_code=303)
+        login_url = self.portal.login_url
+        if login_url is not None:
+            url = self.request.url
+            back = url.path + (f"?{url.query}" if url.query else "")
+            if self.request.method == "GET" and local_path(back):
+                login_url += ("&" if "?" in login_url else "?") + urlencode({"next": back})
+            return RedirectResponse(login_url, status_code=303)
         return HTMLResponse("Sign in first.", status_code=401)
 
     async def keys(self) -> list[dict[str, Any]]:
@@ -221,6 +264,7 @@ class Ctx:
             "csrf": self.session.csrf_token,
             "dev": self.portal.mailbox is not None,
             "reference_sign_in": self.portal.sign_in is not None,
+            "sends_codes": self.portal.sign_in is None or self.portal.sign_in.can_send,
             "confirms": {a.value for a in self.service.policy.confirm},
             "keys": await self.keys(),
             "notice": notice,

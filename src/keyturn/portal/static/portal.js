@@ -20,9 +20,10 @@ function setUpGates() {
   });
 }
 
-// <span data-countdown="120" data-enable="id" data-reveal="id" data-conceal="id">: seconds left
-// when the page was made, counted on this page's own clock, so the server's and the browser's
-// clocks need not agree; at zero it enables, shows or hides the elements named.
+// <span data-countdown="120" data-enable="id" data-disable="id" data-reveal="id"
+// data-conceal="id id">: seconds left when the page was made, counted on this page's own clock,
+// so the server's and the browser's clocks need not agree; at zero it enables or disables the
+// button named, and shows or hides the elements named.
 function setUpCountdowns() {
   document.querySelectorAll("[data-countdown]").forEach(function (el) {
     const deadline = Date.now() + 1000 * parseInt(el.dataset.countdown, 10);
@@ -32,10 +33,14 @@ function setUpCountdowns() {
       if (left > 0) { return false; }
       const target = byId(el.dataset.enable);
       if (target) { target.removeAttribute("data-waiting"); refresh(target); }
+      const stopped = byId(el.dataset.disable);
+      if (stopped) { stopped.disabled = true; }
       const shown = byId(el.dataset.reveal);
       if (shown) { shown.hidden = false; }
-      const hidden = byId(el.dataset.conceal);
-      if (hidden) { hidden.hidden = true; }
+      (el.dataset.conceal || "").split(" ").forEach(function (id) {
+        const hidden = byId(id);
+        if (hidden) { hidden.hidden = true; }
+      });
       return true;
     }
     if (!tick()) {
