@@ -30,9 +30,10 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
-from keyturn import Action, ApiKey, Policy, State, scope
+from keyturn import Action, ApiKey, Policy, State
 from keyturn.adapters.smtp import SmtpNotifier
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
+from keyturn.core import scope
 from keyturn.portal import PORTAL_POLICY, DevMailbox, build_portal
 from keyturn.portal.web import local_path
 from keyturn.testing import InMemoryKeyStore, ManualClock

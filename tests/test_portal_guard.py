@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp
 
-    from keyturn.aio import AsyncKeyService
     from keyturn.portal import DevMailbox
+    from keyturn.service import AsyncKeyService
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
