@@ -17,7 +17,7 @@ import attrs
 
 from keyturn import signatures, validation
 from keyturn.effects import STORE
-from keyturn.errors import AuthenticationFailed, InvalidInput
+from keyturn.errors import AuthenticationFailed
 from keyturn.records import ApiKey, Principal
 from keyturn.sealing import SealError
 
@@ -46,17 +46,15 @@ class Authenticator:
         self, client_id: object, secret: object, *, source_ip: object
     ) -> Op[Principal]:
         """The principal for these credentials, or :class:`AuthenticationFailed`."""
-        for field, value in (("client_id", client_id), ("client_secret", secret)):
-            if not isinstance(value, str) or not value or len(value) > MAX_CREDENTIAL_LENGTH:
-                raise InvalidInput(field, f"must be a string of 1-{MAX_CREDENTIAL_LENGTH} chars")
-        assert isinstance(client_id, str)  # noqa: S101 (narrowing after the loop above)
-        assert isinstance(secret, str)  # noqa: S101
+        limit = MAX_CREDENTIAL_LENGTH
+        cid = validation.text(client_id, "client_id", max_length=limit, min_length=1)
+        checked = validation.text(secret, "client_secret", max_length=limit, min_length=1)
         ip = validation.source_ip(source_ip)
-        key: ApiKey | None = yield STORE.get_by_client_id(client_id)
+        key: ApiKey | None = yield STORE.get_by_client_id(cid)
         digest = key.secret_digest if key is not None and key.secret_digest else _DUMMY_DIGEST
-        ok = self.secret_hasher.matches(secret, digest)
+        ok = self.secret_hasher.matches(checked, digest)
         good = key if key is not None and key.secret_digest is not None and ok else None
-        return self._admit(good, client_id, ip)
+        return self._admit(good, cid, ip)
 
     def authenticate_signature(self, signed: SignedRequest, *, source_ip: object) -> Op[Principal]:
         """The principal for a signed request, or :class:`AuthenticationFailed`.

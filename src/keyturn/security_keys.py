@@ -206,8 +206,7 @@ class SecurityKeys:
         if not isinstance(answer, SecurityAnswer):
             raise InvalidInput("answer", "must be a SecurityAnswer")
         challenge, code = answer.challenge, answer.code
-        if not isinstance(challenge, str) or not 0 < len(challenge) <= MAX_CHALLENGE:
-            raise InvalidInput("challenge", "is not a challenge this server issued")
+        validation.text(challenge, "challenge", max_length=MAX_CHALLENGE, min_length=1)
         if not isinstance(code, str) or len(code) > MAX_CHALLENGE:
             raise InvalidInput("authorization_data", "must be the code as a string")
         return answer
@@ -234,7 +233,8 @@ class SecurityKeys:
         """The challenge's nonce and expiry, if this server issued it for this very call."""
         nonce, _, rest = challenge.partition(".")
         expires_text, _, mac = rest.partition(".")
-        if nonce and expires_text.isascii() and expires_text.isdigit():
+        # An issued challenge is ASCII (and hmac.compare_digest refuses to compare other text).
+        if nonce and rest.isascii() and expires_text.isdigit():
             expires_us = int(expires_text)
             if hmac.compare_digest(self._mac(owner, digest, nonce, expires_us), mac):
                 return nonce, _EPOCH + timedelta(microseconds=expires_us)
