@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from keyturn import AuthenticationFailed, InvalidInput, KeyService, Policy, Scope, State
+from keyturn.core import validation
 from keyturn.core.scope import Level
 from keyturn.testing import InMemoryKeyStore, key_in_state
 
@@ -100,6 +101,9 @@ def test_bad_edit_leaves_key_unchanged(service: KeyService, field: str, value: A
         ("c\x00", "s"),
         ("c", "\ud800"),
         ("ça", "s"),
+        ("\ud800", "s"),
+        ("c", "s\ud800"),
+        ("c", "s\x1b"),
     ],
 )
 def test_malformed_credentials_are_refused_as_credentials(
@@ -117,6 +121,61 @@ def test_a_malformed_peer_is_invalid_input(service: KeyService, ip: Any) -> None
     with pytest.raises(InvalidInput) as info:
         service.authenticate("c", "s", source_ip=ip)
     assert info.value.field == "source_ip"
+
+
+class TestText:
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            (5, "must be a string, not int"),
+            ("", "must be a string of 1-8 characters"),
+            ("x" * 9, "must be a string of 1-8 characters"),
+            ("a\ud800", "holds a lone surrogate, which is not text"),
+            ("\udfff", "holds a lone surrogate, which is not text"),
+            ("a\x00b", "holds the control character U+0000"),
+            ("a\nb", "holds the control character U+000A"),
+            ("\x85", "holds the control character U+0085"),
+            ("\x7f", "holds the control character U+007F"),
+        ],
+    )
+    def test_refused(self, value: Any, reason: str) -> None:
+        """Wrong types, wrong lengths, lone surrogates and control characters are refused, naming the field and the character only."""
+        with pytest.raises(InvalidInput) as info:
+            validation.text(value, "f", max_length=8, min_length=1)
+        assert (info.value.field, info.value.reason) == ("f", reason)
+
+    @pytest.mark.parametrize("value", ["", "é😀١٢", "\u202e\ufeff\uffff", "a b"])
+    def test_accepted(self, value: str) -> None:
+        """Any other text, non-ASCII and format characters included, passes unchanged."""
+        assert validation.text(value, "f") == value
+
+    def test_allow_lets_line_breaks_through(self) -> None:
+        """The allow argument names the control characters a field may hold (a PEM's line breaks)."""
+        assert validation.text("a\r\n\tb", "f", allow=validation.LINE_BREAKS) == "a\r\n\tb"
+        with pytest.raises(InvalidInput):
+            validation.text("a\x00", "f", allow=validation.LINE_BREAKS)
+
+    def test_texts_names_the_top_level_parameter(self) -> None:
+        """A bad text anywhere in the parameters, a name or a value, is refused naming its top-level parameter."""
+        for params, field in (
+            ({"ok": "x", "ip_whitelist": ["10.0.0.1", ["\x00"]]}, "ip_whitelist"),
+            ({"deep": {"a": [{"b": "\ud800"}]}}, "deep"),
+            ({"deep": {"k\x00": 1}}, "deep"),
+            ({"\ud800": 1}, "params"),
+        ):
+            with pytest.raises(InvalidInput) as info:
+                validation.texts(params)
+            assert info.value.field == field
+
+    def test_texts_multiline_and_depth(self) -> None:
+        """Multi-line parameters may hold line breaks; nesting far past the recursion limit is walked without error."""
+        validation.texts({"public_key": "-----BEGIN\nx\n"}, multiline={"public_key"})
+        with pytest.raises(InvalidInput):
+            validation.texts({"name": "a\nb"}, multiline={"public_key"})
+        deep: list[Any] = ["ok"]
+        for _ in range(100_000):
+            deep = [deep]
+        validation.texts({"x": deep})
 
 
 class TestScope:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from keyturn.core import validation
 from keyturn.core.errors import InvalidInput
 
 #: How far a signature's timestamp may be from the server's clock, either way.
@@ -45,6 +46,7 @@ MIN_RSA_BITS: Final = 2048
 MAX_NONCE_LENGTH: Final = 256
 MAX_SIGNATURE_LENGTH: Final = 1024
 MAX_DATA_LENGTH: Final = 64 * 1024
+_MAX_TIMESTAMP_DIGITS: Final = 19  # 2**63 milliseconds
 _HEADER_FIELD: Final = re.compile(r"\s*([a-z]+)=([^,]*)\s*")
 _HEX_SIGNATURE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _BASE64URL: Final = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
@@ -67,27 +69,24 @@ class SignedRequest:
         return string_to_sign(self.timestamp, self.nonce, self.data)
 
 
-def _text(value: object, field: str, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or len(value) > limit or (not value and not empty):
-        size = "0" if empty else "1"
-        raise InvalidInput(field, f"must be a string of {size}-{limit} characters")
-    return value
-
-
 def signed_request(
     client_id: object, timestamp: object, nonce: object, data: object, signature: object
 ) -> SignedRequest:
     """The fields of a signature, or :class:`InvalidInput` naming the first bad one."""
-    if isinstance(timestamp, str) and timestamp.isascii() and timestamp.isdigit():
-        timestamp = int(timestamp)
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+    if isinstance(timestamp, str) and len(timestamp) <= _MAX_TIMESTAMP_DIGITS:
+        timestamp = int(timestamp) if timestamp.isascii() and timestamp.isdigit() else None
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or not 0 <= timestamp < 2**63:
         raise InvalidInput("timestamp", "must be milliseconds since the Unix epoch")
     return SignedRequest(
-        client_id=_text(client_id, "client_id", 256),
+        client_id=validation.text(client_id, "client_id", max_length=256, min_length=1),
         timestamp=timestamp,
-        nonce=_text(nonce, "nonce", MAX_NONCE_LENGTH, empty=True),
-        data=_text(data, "data", MAX_DATA_LENGTH, empty=True),
-        signature=_text(signature, "signature", MAX_SIGNATURE_LENGTH),
+        nonce=validation.text(nonce, "nonce", max_length=MAX_NONCE_LENGTH),
+        data=validation.text(
+            data, "data", max_length=MAX_DATA_LENGTH, allow=validation.LINE_BREAKS
+        ),
+        signature=validation.text(
+            signature, "signature", max_length=MAX_SIGNATURE_LENGTH, min_length=1
+        ),
     )
 
 

@@ -7,8 +7,10 @@
 * ``/ws/api/v2``: JSON-RPC over WebSocket, one request per text message; a successful
   ``public/auth`` on the connection authenticates the calls after it.
 
-Answers are JSON: HTTP 200 with ``result``, 400 with ``error`` (Deribit's codes). Plain ASGI, no
-framework: run it with any ASGI server (``keyturn serve`` uses uvicorn).
+Answers are JSON in Deribit's envelope, whatever went wrong: HTTP 200 with ``result``, 400 with
+``error`` (Deribit's codes; 404 for a path that names no method). Anything unexpected is logged
+and answered ``-32603`` (400), and a WebSocket stays open. Plain ASGI, no framework: run it with
+any ASGI server (``keyturn serve`` uses uvicorn).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import attrs
 from keyturn import signatures
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
+from keyturn.api.rpc import now_us
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -57,6 +60,14 @@ def _access_token(request: object, answer: dict[str, Any]) -> str | None:
     return token if isinstance(token, str) else None
 
 
+class _Refused(Exception):  # noqa: N818 (a refusal, not an error of ours)
+    """An HTTP request refused before the RPC layer, with the request where it was read."""
+
+    def __init__(self, error: RpcError, request: object = None) -> None:
+        super().__init__(error.message)
+        self.error, self.request = error, request
+
+
 @attrs.define
 class Api:
     """The ASGI callable. ``body_timeout``: seconds a request body may take to arrive."""
@@ -76,7 +87,11 @@ class Api:
             return
         if scope["type"] != "http":
             return
-        status, body = await self._http(scope, receive)
+        us_in = now_us()
+        try:
+            status, body = await self._http(scope, receive, us_in)
+        except Exception as e:  # noqa: BLE001 (the edge: no request may take the server down)
+            status, body = 400, self.rpc.fail(e, us_in=us_in)
         await send(
             {
                 "type": "http.response.start",
@@ -86,14 +101,16 @@ class Api:
         )
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
-    async def _http(self, scope: dict[str, Any], receive: Receive) -> tuple[int, dict[str, Any]]:
+    async def _http(
+        self, scope: dict[str, Any], receive: Receive, us_in: int
+    ) -> tuple[int, dict[str, Any]]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
         try:
             request, body = await self._request(scope, receive)
-        except RpcError as e:
-            status = 404 if e.code == errors.METHOD_NOT_FOUND[0] else 400
-            return status, {"jsonrpc": "2.0", "error": e.body()}
+        except _Refused as e:
+            status = 404 if e.error.code == errors.METHOD_NOT_FOUND[0] else 400
+            return status, self.rpc.refuse(e.error, us_in=us_in, request=e.request)
         authorization = headers.get("authorization")
         signed = None  # what a signature header signs; built only when one is sent
         if authorization and authorization.lstrip().lower().startswith(signatures.HEADER_SCHEME):
@@ -102,7 +119,7 @@ class Api:
             signed = signatures.request_data(
                 scope["method"], uri + (f"?{query}" if query else ""), body
             )
-        answer = await self.rpc.handle(request, authorization, client_ip, signed)
+        answer = await self.rpc.handle(request, authorization, client_ip, signed, us_in=us_in)
         return (400 if "error" in answer else 200), answer
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -120,23 +137,31 @@ class Api:
         client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
         authorization: str | None = None
         while (message := await receive())["type"] == "websocket.receive":
-            text = message.get("text")
-            if text is None or len(text) > MAX_BODY:
-                answer = {"jsonrpc": "2.0", "error": RpcError(errors.INVALID_REQUEST).body()}
-            else:
-                try:
-                    request = json.loads(text)
-                except (ValueError, RecursionError):  # nesting too deep is malformed too
-                    answer = {"jsonrpc": "2.0", "error": RpcError(errors.PARSE_ERROR).body()}
-                else:
-                    answer = await self.rpc.handle(request, authorization, client_ip)
-                    token = _access_token(request, answer)
-                    if token is not None:
-                        authorization = f"Bearer {token}"
+            us_in = now_us()
+            try:
+                answer, authorization = await self._message(
+                    message.get("text"), authorization, client_ip, us_in
+                )
+            except Exception as e:  # noqa: BLE001 (one bad message must not end the connection)
+                answer = self.rpc.fail(e, us_in=us_in)
             await send({"type": "websocket.send", "text": json.dumps(answer)})
 
+    async def _message(
+        self, text: str | None, authorization: str | None, client_ip: str, us_in: int
+    ) -> tuple[dict[str, Any], str | None]:
+        """The answer to one WebSocket message, and the connection's credential after it."""
+        if text is None or len(text) > MAX_BODY:
+            return self.rpc.refuse(RpcError(errors.INVALID_REQUEST), us_in=us_in), authorization
+        try:
+            request = json.loads(text)
+        except (ValueError, RecursionError):  # nesting too deep is malformed too
+            return self.rpc.refuse(RpcError(errors.PARSE_ERROR), us_in=us_in), authorization
+        answer = await self.rpc.handle(request, authorization, client_ip, us_in=us_in)
+        token = _access_token(request, answer)
+        return answer, authorization if token is None else f"Bearer {token}"
+
     async def _request(self, scope: dict[str, Any], receive: Receive) -> tuple[Any, str]:
-        """The JSON-RPC request an HTTP request carries, and its body as text."""
+        """The JSON-RPC request an HTTP request carries, and its body as text (or _Refused)."""
         path, verb = scope["path"], scope["method"]
         match = _METHOD_PATH.fullmatch(path)
         if verb == "GET" and match:
@@ -147,17 +172,18 @@ class Api:
             }
             return request, ""
         if verb != "POST" or not (match or path == "/api/v2"):
-            raise RpcError(errors.METHOD_NOT_FOUND)
+            raise _Refused(RpcError(errors.METHOD_NOT_FOUND))
         raw = await self._body(receive)
         try:
             text = raw.decode()
             request = json.loads(text)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise RpcError(errors.PARSE_ERROR) from None
+            raise _Refused(RpcError(errors.PARSE_ERROR)) from None
         if match and isinstance(request, dict):
             request.setdefault("method", match.group(1))
             if request["method"] != match.group(1):
-                raise RpcError(errors.INVALID_REQUEST, {"reason": "method differs from path"})
+                reason = {"reason": "method differs from path"}
+                raise _Refused(RpcError(errors.INVALID_REQUEST, reason), request)
         return request, text
 
     async def _body(self, receive: Receive) -> bytes:
@@ -170,10 +196,12 @@ class Api:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > MAX_BODY:
-                        raise RpcError(errors.INVALID_REQUEST, {"reason": "body too large"})
+                        raise _Refused(
+                            RpcError(errors.INVALID_REQUEST, {"reason": "body too large"})
+                        )
                     chunks.append(chunk)
                     if not message.get("more_body"):
                         break
         except TimeoutError:
-            raise RpcError(errors.INVALID_REQUEST, {"reason": "body too slow"}) from None
+            raise _Refused(RpcError(errors.INVALID_REQUEST, {"reason": "body too slow"})) from None
         return b"".join(chunks)

@@ -65,10 +65,19 @@ def _code_reason(error: CodeError) -> str:
     return "tfa_code_not_matched"
 
 
+#: Fields that carry a secret or a proof: one that cannot be right is answered as a wrong one.
+SECRET_FIELDS: Final = frozenset({"client_secret", "refresh_token", "signature"})
+
+
 def from_keyturn(error: KeyturnError) -> RpcError:
-    """The Deribit error for a keyturn error."""
+    """The Deribit error for a keyturn error.
+
+    A malformed secret, token or signature is ``invalid_credentials`` like a wrong one: the
+    answer describes no secret's shape, and every refused credential looks the same.
+    """
     if isinstance(error, InvalidInput):
-        return RpcError(INVALID_ARGUMENTS, {"param": error.field, "reason": error.reason})
+        described = RpcError(INVALID_ARGUMENTS, {"param": error.field, "reason": error.reason})
+        return RpcError(INVALID_CREDENTIALS) if error.field in SECRET_FIELDS else described
     if isinstance(error, SecurityKeyRefused):
         return RpcError(SECURITY_KEY_ERROR, {"reason": error.reason})
     if isinstance(error, CodeError):

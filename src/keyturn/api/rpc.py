@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +40,7 @@ from keyturn.core.errors import AuthenticationFailed, KeyturnError, SecurityKeyR
 from keyturn.core.records import SecurityAnswer
 from keyturn.core.scope import Scope
 from keyturn.service import UNSET
+from keyturn.service._async.credentials import MAX_CREDENTIAL_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -55,6 +57,8 @@ _READ: Final = Scope.parse("account:read")
 DEFAULT_KEY_NAME: Final = "api_key"
 #: Parameters that answer a security-key challenge; the rest is the call the challenge binds.
 _ANSWER_PARAMS: Final = frozenset({"authorization_data", "challenge"})
+#: Parameters whose text may hold line breaks: a PEM block, and the data a signature covers.
+_MULTILINE_PARAMS: Final = frozenset({"public_key", "data"})
 
 
 def _param(params: Mapping[str, Any], name: str, kind: type, *, required: bool = False) -> Any:  # noqa: ANN401
@@ -73,23 +77,41 @@ def _param(params: Mapping[str, Any], name: str, kind: type, *, required: bool =
 
 
 def _method_and_params(request: object) -> tuple[str, dict[str, Any]]:
+    """The method and parameters of a request, every text in them checked before any use."""
     if not isinstance(request, dict) or request.get("jsonrpc", "2.0") != "2.0":
         raise RpcError(errors.INVALID_REQUEST)
     method, params = request.get("method"), request.get("params", {})
     if not isinstance(method, str) or not isinstance(params, dict):
         raise RpcError(errors.INVALID_REQUEST)
+    validation.texts(params, multiline=_MULTILINE_PARAMS)
     return method, params
 
 
 def _basic(value: str) -> tuple[str, str]:
-    """``client_id`` and ``client_secret`` from a Basic credential."""
+    """``client_id`` and ``client_secret`` from a Basic credential; refused as any bad one."""
     try:
-        client_id, sep, secret = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        client_id, _, secret = base64.b64decode(value, validate=True).decode().partition(":")
+        for field, text in (("client_id", client_id), ("client_secret", secret)):  # no colon: ""
+            validation.text(text, field, max_length=MAX_CREDENTIAL_LENGTH, min_length=1)
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # InvalidInput is a ValueError
         raise RpcError(errors.INVALID_CREDENTIALS) from None
-    if not sep:
-        raise RpcError(errors.INVALID_CREDENTIALS)
     return client_id, secret
+
+
+def now_us() -> int:
+    """The time in microseconds since the epoch, as Deribit's ``usIn`` and ``usOut`` count it."""
+    return time.time_ns() // 1000
+
+
+def _origin(error: BaseException) -> str:
+    """Where ``error`` was raised (module, function, line): no value, no message."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}:{tb.tb_lineno}"
 
 
 @attrs.frozen
@@ -115,25 +137,54 @@ class Rpc:
         authorization: str | None,
         client_ip: str,
         request_data: str | None = None,
+        *,
+        us_in: int | None = None,
     ) -> dict[str, Any]:
-        """The response envelope for one decoded JSON-RPC request.
+        """The response envelope for one decoded JSON-RPC request; it never raises.
 
         ``request_data`` is what a ``deri-hmac-sha256`` header signs (method, URI and body of
         the HTTP request; :func:`keyturn.signatures.request_data`); ``None`` where there is no
-        such header (WebSocket).
+        such header (WebSocket). ``us_in`` is when the request arrived (default: now).
         """
-        us_in = time.time_ns() // 1000
-        request_id = request.get("id") if isinstance(request, dict) else None
+        us_in = now_us() if us_in is None else us_in
         try:
             method, params = _method_and_params(request)
             result = await self._call(method, params, authorization, client_ip, request_data)
-            body: dict[str, Any] = {"result": result}
         except RpcError as e:
-            body = {"error": e.body()}
+            return self.refuse(e, us_in=us_in, request=request)
         except KeyturnError as e:
-            body = {"error": errors.from_keyturn(e).body()}
-        us_out = time.time_ns() // 1000
+            refusal = errors.from_keyturn(e)
+            if refusal.code == errors.INTERNAL_ERROR[0]:
+                return self.fail(e, us_in=us_in, request=request)
+            return self.refuse(refusal, us_in=us_in, request=request)
+        except Exception as e:  # noqa: BLE001 (the edge: no request may take the server down)
+            return self.fail(e, us_in=us_in, request=request)
+        return self._envelope({"result": result}, us_in, request)
+
+    def refuse(self, error: RpcError, *, us_in: int, request: object = None) -> dict[str, Any]:
+        """The envelope of an error answer (with the request's ``id`` where it has one)."""
+        return self._envelope({"error": error.body()}, us_in, request)
+
+    def fail(self, error: BaseException, *, us_in: int, request: object = None) -> dict[str, Any]:
+        """Log an unexpected failure (its type and origin only) and answer ``-32603``.
+
+        The answer goes out even if the application's logging fails too.
+        """
+        method = request.get("method") if isinstance(request, dict) else None
+        with contextlib.suppress(Exception):
+            self.service.logger.error(
+                "request_failed",
+                error_type=type(error).__name__,
+                origin=_origin(error),
+                method=method if isinstance(method, str) and method in _METHODS else None,
+            )
+        return self.refuse(RpcError(errors.INTERNAL_ERROR), us_in=us_in, request=request)
+
+    def _envelope(self, body: dict[str, Any], us_in: int, request: object) -> dict[str, Any]:
+        """Deribit's envelope around a ``result`` or an ``error``."""
+        us_out = now_us()
         envelope: dict[str, Any] = {"jsonrpc": "2.0"}
+        request_id = request.get("id") if isinstance(request, dict) else None
         if isinstance(request_id, int | str) and not isinstance(request_id, bool):
             envelope["id"] = request_id
         return {
@@ -416,3 +467,4 @@ _PRIVATE: Final[dict[str, tuple[Scope, _Handler]]] = {
     "private/change_scope_in_api_key": (_READ_WRITE, Rpc.change_scope_in_api_key),
     "private/get_access_log": (_READ, Rpc.get_access_log),
 }
+_METHODS: Final = frozenset({"public/auth", *_PRIVATE})

@@ -1,6 +1,7 @@
 """Input checks for everything a caller hands the service.
 
-Names, owners, IP whitelists, features, public keys, key ids.
+Text (what every store and codec can hold), names, owners, IP whitelists, features, public keys,
+key ids.
 
 Each function takes ``object`` (callers are untyped: HTTP, a terminal) and returns the value in
 its canonical form, or raises :class:`~keyturn.core.errors.InvalidInput` naming the field. They run
@@ -14,15 +15,22 @@ import binascii
 import hashlib
 import ipaddress
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from keyturn.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
 
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,16}", re.ASCII)
 MAX_OWNER_LENGTH: Final = 128
 MAX_WHITELIST_ENTRIES: Final = 64
 MAX_PUBLIC_KEY_LENGTH: Final = 16_384
 FEATURES: Final = frozenset({"restricted_block_trades", "block_trade_approval"})
+#: The longest text a field may hold when no rule of its own says less (the API's body limit).
+MAX_TEXT: Final = 64 * 1024
+#: The control characters a multi-line text (a PEM block, signed data) may hold.
+LINE_BREAKS: Final = "\t\n\r"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -31,6 +39,52 @@ _PEM = re.compile(
     r"-----BEGIN PUBLIC KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PUBLIC KEY-----", re.ASCII
 )
 _WHITELIST_SEPARATORS = re.compile(r"[\s;,]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def text(
+    value: object, field: str, *, max_length: int = MAX_TEXT, min_length: int = 0, allow: str = ""
+) -> str:
+    """Text every store and codec can hold, of ``min_length`` to ``max_length`` characters.
+
+    Refused: a lone surrogate (UTF-8, and so SQLite, PostgreSQL, HMAC and JSON, cannot encode
+    one) and any control character (PostgreSQL cannot store NUL, and none belongs in an id, a
+    token, a code or a name) but those in ``allow``. The reason names the character, never the
+    value.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if not min_length <= len(value) <= max_length:
+        raise InvalidInput(field, f"must be a string of {min_length}-{max_length} characters")
+    if _SURROGATE.search(value) is not None:
+        raise InvalidInput(field, "holds a lone surrogate, which is not text")
+    for match in _CONTROL.finditer(value):
+        if match.group() not in allow:
+            raise InvalidInput(field, f"holds the control character U+{ord(match.group()):04X}")
+    return value
+
+
+def texts(params: Mapping[str, object], *, multiline: Collection[str] = ()) -> None:
+    """Check with :func:`text` every name and string in ``params``, however deeply nested.
+
+    An error names the top-level parameter the bad text is in. Parameters in ``multiline`` may
+    hold line breaks and tabs. The walk is iterative, so nesting depth cannot exhaust the stack.
+    """
+    for field, top in params.items():
+        text(field, "params", max_length=256)
+        allow = LINE_BREAKS if field in multiline else ""
+        stack = [top]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                text(item, field, allow=allow)
+            elif isinstance(item, dict):
+                for name in item:
+                    text(name, field)
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
 
 
 def key_id(value: object) -> int:

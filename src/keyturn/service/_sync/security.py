@@ -63,8 +63,7 @@ def _answer(answer: object) -> SecurityAnswer | None:
     if not isinstance(answer, SecurityAnswer):
         raise InvalidInput("answer", "must be a SecurityAnswer")
     challenge, code = answer.challenge, answer.code
-    if not isinstance(challenge, str) or not 0 < len(challenge) <= MAX_CHALLENGE:
-        raise InvalidInput("challenge", "is not a challenge this server issued")
+    validation.text(challenge, "challenge", max_length=MAX_CHALLENGE, min_length=1)
     if not isinstance(code, str) or len(code) > MAX_CHALLENGE:
         raise InvalidInput("authorization_data", "must be the code as a string")
     return answer
