@@ -167,14 +167,40 @@ def _moves_of_the_machine(
 
 class TestPicture:
     def test_shared_actions_are_drawn_once(self) -> None:
-        """Remove is one arrow, from the shared box; no state has a loop; the box lists reset and unlock; edit, which leaves pending_2fa, is listed in the states it keeps."""
+        """Remove is one arrow, from the shared box; no state has a loop; the box lists edit, reset and unlock, and only active, which an edit may keep or leave, lists edit again."""
         text = diagrams.mermaid()
         arrows = _arrows(text)
         assert [(s, d) for s, d, c in arrows if "remove" in c] == [(pictures.SHARED, "removed")]
         assert [a for a in arrows if a[0] == a[1]] == []
-        assert "reset_secret, unlock_activation keep the state" in text
-        assert text.count("\n  created : edit") + text.count("created<br/>edit") <= 1
+        shared = (
+            "edit, reset_secret, unlock_activation keep the state, unless an arrow says otherwise"
+        )
+        assert shared in text
+        assert re.findall(r"^  (\w+) : edit$", text, re.MULTILINE) == ["active"]
         assert len(arrows) == 8
+
+    def test_an_action_between_two_states_is_one_caption(self) -> None:
+        """ACTIVATE's two edges from a state (the dialog reopened, or a new code sent) are one arrow, with the caption of the one that sends a code."""
+        captions = [(s, d, c) for s, d, c in _arrows(diagrams.mermaid()) if d == "pending_2fa"]
+        assert captions == [
+            (source, "pending_2fa", "request_activation:<br/>code sent, valid 5 min")
+            for source in ("secret_acknowledged", "disabled")
+        ]
+
+    def test_long_captions_break_after_the_action(self) -> None:
+        """A caption too long for its line breaks after the actions' colon where that takes no more lines, else wraps evenly, never inside an action's name."""
+        one = pictures.Arrow(
+            "pending_2fa", State.ACTIVE, ((Action.VERIFY_CODE, "right code within 5 min"),)
+        )
+        assert one.caption("|", 24, 24) == "verify_code:|right code within 5 min"
+        why = "scope, whitelist or features changed"
+        two = pictures.Arrow(
+            "active", State.DISABLED, ((Action.DISABLE, "at once"), (Action.EDIT, why))
+        )
+        assert (
+            two.caption("|", 24, 24)
+            == "disable: at once|edit: scope, whitelist|or features changed"
+        )
 
     def test_default_policy_sends_codes(self) -> None:
         """Under the default policy activation goes through a code (enable is ACTIVATE: no arrow to active of its own), and an edit of scope disables."""

@@ -11,8 +11,9 @@ drawing machine is built per diagram and never triggered: none is on the hot pat
 model's). What it does not draw is added through the public API of the ``graphviz`` package or
 as Mermaid lines: the ``create`` arrow, the end after ``removed``, the shared box's look, and a
 layout near 16:9 (the states activation starts from side by side; Mermaid's ELK layout told to
-keep the picture's order). A per-key note is written inside the key's state, so no arrow can
-cross it. Only rendering runs a program (``dot``).
+keep the picture's order, and the shared box's line written in its name, one box high). A per-key
+note is written inside the key's state, so no arrow can cross it. Only rendering runs a program
+(``dot``).
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ Engine = Literal["mermaid", "graphviz"]
 #: The states activation starts from, drawn side by side (Graphviz: one rank).
 _SIDE_BY_SIDE: Final = (State.SECRET_ACKNOWLEDGED, State.DISABLED)
 
-#: Mermaid: ELK keeps ``ORDER`` (the picture's), so arrows against it are drawn as returns.
+#: Mermaid: ELK keeps ``ORDER`` (the picture's), so arrows against it are drawn as returns; its
+#: model-order preset (network-simplex placement) draws the layers a little wider and lower.
 _MERMAID_CONFIG: Final = (
     "markdownAutoWrap: false",
     "layout: elk",
     "elk:",
+    "  preset: modelOrder",
     "  cycleBreakingStrategy: MODEL_ORDER",
     "state:",
     "  wrappingWidth: 400",
@@ -70,8 +73,10 @@ _STYLES: Final[dict[Engine, dict[str, Any]]] = {
         },
     },
 }
+#: Graphviz: states close together side by side (``nodesep``), so that the API policy's three
+#: ``enable`` arrows around ``pending_2fa`` still fit README width.
 _GRAPH: Final[dict[Engine, dict[str, str]]] = {
-    "graphviz": {"rankdir": "TB", "nodesep": "0.5", "ranksep": "0.45", "fontname": _FONT},
+    "graphviz": {"rankdir": "TB", "nodesep": "0.25", "ranksep": "0.45", "fontname": _FONT},
     "mermaid": {"rankdir": "TB"},
 }
 _NEWLINE: Final[dict[Engine, str]] = {"graphviz": "\\n", "mermaid": "<br/>"}
@@ -126,6 +131,8 @@ def _graph(
     if highlight is not None and note:
         inside[highlight.value] = (*inside.get(highlight.value, ()), f"this key: {note}")
     titles = {SHARED: "any live state"}
+    if engine == "mermaid":  # a state with lines is two boxes high: the top row stays one
+        titles[SHARED] = ": ".join((titles[SHARED], *inside.pop(SHARED)))
     states = []
     for name in map(str, ORDER):
         label = titles.get(name, name)

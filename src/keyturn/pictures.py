@@ -5,8 +5,10 @@ Decided from the machine's answers (``ROUTES``, compiled by triggering
 ``edit_deactivates`` when it is off) is answered by the policy, a guard about the request is
 shown both ways. Actions that keep a state are listed inside it, as UML lists internal
 transitions, rather than drawn as loops; what every live state shares is listed once, in the
-``SHARED`` box, with one arrow for ``remove``. This module decides what is shown and draws
-nothing: :mod:`keyturn.diagrams` has ``transitions`` draw it. No I/O.
+``SHARED`` box, with one arrow for ``remove``. Of two edges of one action between the same
+states, one without a caption is drawn as its twin (ACTIVATE reopening the dialog with the live
+code is drawn as ACTIVATE sending one). This module decides what is shown and draws nothing:
+:mod:`keyturn.diagrams` has ``transitions`` draw it. No I/O.
 """
 
 from __future__ import annotations
@@ -65,17 +67,20 @@ class Arrow:
     def caption(self, newline: str, width: int, line_width: int) -> str:
         """``action: why`` lines, actions sharing a why on one line.
 
-        An arrow with one why longer than ``width`` puts its actions above it; with several,
-        each line is wrapped at ``line_width``.
+        A line longer than ``width`` (an arrow with one why) or ``line_width`` (with several) is
+        wrapped; where that takes no more lines, it breaks after the actions' colon.
         """
         whys: dict[str, list[str]] = {}
         for action, why in self.reasons:
             whys.setdefault(why, []).append(action.value)
-        lines = [": ".join(filter(None, (", ".join(acts), why))) for why, acts in whys.items()]
-        if len(whys) == 1 and len(lines[0]) > width:
-            ((why, actions),) = whys.items()
-            return newline.join((", ".join(actions), *wrap(why, width)))
-        return newline.join(part for line in lines for part in wrap(line, line_width))
+        limit = width if len(whys) == 1 else line_width
+        lines: list[str] = []
+        for why, actions in whys.items():
+            names = ", ".join(actions)
+            whole = wrap(": ".join(filter(None, (names, why))), limit)
+            at_colon = [f"{names}:", *wrap(why, limit)]
+            lines += at_colon if why and len(whole) > 1 and len(at_colon) <= len(whole) else whole
+        return newline.join(lines)
 
 
 @attrs.frozen
@@ -83,7 +88,9 @@ class Picture:
     """What a picture shows: the arrows between states, and what each box lists inside.
 
     Actions that keep a state are listed inside it (as UML lists internal transitions), not
-    drawn as loops; those every live state shares are listed once, in the ``SHARED`` box.
+    drawn as loops. One every live state allows, and that keeps each state no arrow of it leaves,
+    is listed once, in the ``SHARED`` box ("unless an arrow says otherwise"); a state it may both
+    keep and leave lists it too (``edit`` in ``active`` under the default policy).
     """
 
     arrows: tuple[Arrow, ...]
@@ -113,13 +120,20 @@ def picture(policy: Policy) -> Picture:
         return caption
 
     live = set(LIVE_STATES)
-    stays = [a for a in Action if sources(a, None) == live]
+    moved = {(e.source, e.action) for e in taken if e.dest is not e.source}
+    # Boxed: allowed in every live state, and keeping it wherever no arrow of it leaves.
+    stays = [
+        a
+        for a in Action
+        if (kept := sources(a, None)) and all(s in kept or (s, a) in moved for s in live)
+    ]
     leaves = [(a, d) for a in Action for d in State if d not in live and sources(a, d) == live]
     merged: dict[tuple[str, State], list[tuple[Action, str]]] = {}
     inside: dict[str, list[str]] = {}
     for edge in taken:
         state, action, dest = edge.source, edge.action, edge.dest
-        if (action in stays and dest is state) or (action, dest) in leaves:
+        boxed = action in stays and dest is state and (state, action) not in moved
+        if boxed or (action, dest) in leaves:
             continue
         reason = (action, why(edge))
         if not reason[1] and any(
