@@ -20,6 +20,7 @@ Numbers are printed, never asserted: targets are compared in the README, not in 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -38,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from keyturn import Policy, State, wiring
-from keyturn.adapters import codec
 from keyturn.adapters.codes import HmacCodeVerifier
+from keyturn.adapters.sql import codec
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.core import commands
 from keyturn.core.decide import decide
@@ -402,15 +403,17 @@ def fill(store: KeyStore, kind: str, total: int) -> None:
     chunk = 50_000
     for offset in range(0, total - have, chunk):
         rows = _bulk_rows(base + have + offset, min(chunk, total - have - offset), template)
-        with store._write() as cur:  # type: ignore[attr-defined]
-            if kind == "postgres":
-                with cur.copy(
-                    "COPY keyturn_keys (id, owner, client_id, live, version, data) FROM STDIN"
-                ) as copy:
+        if kind == "postgres":
+            pool = store.pool  # type: ignore[attr-defined]
+            with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                copying = "COPY keyturn_keys (id, owner, client_id, live, version, data) FROM STDIN"
+                with cur.copy(copying) as copy:
                     for row in rows:
                         copy.write_row(row)
-            else:
-                cur.executemany(sql, rows)
+        else:
+            path = store.path  # type: ignore[attr-defined]
+            with contextlib.closing(sqlite3.connect(path)) as db, db:
+                db.executemany(sql, rows)
 
 
 def per_op_us(store: KeyStore, ops: int, repeats: int) -> dict[str, float]:

@@ -170,8 +170,10 @@ async def _stores(kind: str, url: str, folder: Path) -> tuple[KeyStore, AsyncKey
     if kind == "sqlite":
         sqlite = SQLiteKeyStore(folder / f"{uuid.uuid4().hex}.db", synchronous="OFF")
         return sqlite, AsyncStore(sqlite), sqlite.close
-    from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
-    from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+    from keyturn.adapters.postgres import (  # noqa: PLC0415
+        AsyncPostgresKeyStore,
+        PostgresKeyStore,
+    )
 
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     pg = PostgresKeyStore(url, schema=schema, max_size=2)

@@ -109,8 +109,10 @@ def _service(
 async def _async_store(store: KeyStore) -> Any:
     """``store`` as an async port: PostgreSQL's native async store, else a wrapper."""
     if POSTGRES_URL:
-        from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import (  # noqa: PLC0415
+            AsyncPostgresKeyStore,
+            PostgresKeyStore,
+        )
 
         if isinstance(store, PostgresKeyStore):
             return await AsyncPostgresKeyStore.open(POSTGRES_URL, schema=store.schema, max_size=2)

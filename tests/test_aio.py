@@ -1,4 +1,4 @@
-"""The async service: the same operations over async ports, and the drivers that run them."""
+"""The async service: the same operations over async ports, on every store."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from keyturn import (
-    ConcurrentUpdate,
     SecurityAnswer,
     SecurityKeyRefused,
     SecurityKeyRequired,
     State,
-    effects,
 )
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore, AsyncVerifierAdapter
 from keyturn.adapters.totp import TotpVerifier
 from keyturn.crypto.hashing import SecretHasher
 from keyturn.crypto.sealing import CodeSeal, SecretBox
-from keyturn.effects import STORE, Call
 from keyturn.service import AsyncKeyService
 from keyturn.testing import InMemoryKeyStore, KnownCodeVerifier, ManualClock, RecordingNotifier
 from keyturn.testing.blocking import _Blocking
@@ -30,7 +27,6 @@ from keyturn.testing.contract import KeyStoreContract
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from keyturn.effects import Op
     from keyturn.ports import AsyncKeyStore
 
 
@@ -38,47 +34,6 @@ POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
 _NO_POSTGRES = pytest.mark.skipif(
     not POSTGRES_URL, reason="set KEYTURN_TEST_POSTGRES to a PostgreSQL URL to run (.ci/run does)"
 )
-
-
-class TestDrivers:
-    def test_a_port_error_is_raised_at_the_yield(self) -> None:
-        """An exception from a port is thrown into the operation, which may catch it."""
-
-        class Failing:
-            def get(self, key_id: int) -> None:
-                raise ConcurrentUpdate(key_id, 1)
-
-        def op() -> Op[str]:
-            try:
-                yield STORE.get(7)
-            except ConcurrentUpdate as e:
-                return f"caught {e.key_id}"
-            return "not reached"
-
-        assert effects.run(op(), {"store": Failing()}) == "caught 7"
-
-    def test_sync_and_async_drivers_give_the_same_answer(self) -> None:
-        """The same operation run by both drivers sends back each port's answer."""
-
-        class Sync:
-            def list_keys(self, owner: str) -> list[str]:
-                return [owner, owner]
-
-        class Async:
-            async def list_keys(self, owner: str) -> list[str]:
-                return [owner, owner]
-
-        def op() -> Op[int]:
-            keys = yield STORE.list_keys("a")
-            more = yield STORE.list_keys("b")
-            return len(keys) + len(more)
-
-        assert effects.run(op(), {"store": Sync()}) == 4
-        assert asyncio.run(effects.run_async(op(), {"store": Async()})) == 4
-
-    def test_calls_name_their_port(self) -> None:
-        """STORE.get(3) describes the call without making it."""
-        assert STORE.get(3) == Call("store", "get", (3,), {})
 
 
 def _service(
@@ -148,7 +103,7 @@ class TestAsyncService:
 class TestAsyncPostgres:
     def test_concurrent_verifications_activate_once(self) -> None:
         """Twelve coroutines entering the right code at once on PostgreSQL: one activation."""
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
 
         notifier, clock = RecordingNotifier(), ManualClock()
 
@@ -179,7 +134,7 @@ class TestAsyncPostgres:
 
     def test_one_totp_code_passes_once_across_concurrent_calls(self) -> None:
         """Eight coroutines answering their own challenges with one TOTP code: one passes."""
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
 
         clock = ManualClock()
 
@@ -222,7 +177,7 @@ class TestAsyncPostgresContract(KeyStoreContract):
     @pytest.fixture
     def store(self) -> Iterator[Any]:
         """The async PostgreSQL store in its own schema, driven through blocking calls."""
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
 
         loop = asyncio.new_event_loop()
         schema = f"kt_{uuid.uuid4().hex[:12]}"

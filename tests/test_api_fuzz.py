@@ -300,7 +300,7 @@ def _world(
         async def open_served() -> AsyncKeyStore:
             return AsyncStore(store)
     else:
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
 
         schema = f"kt_{uuid.uuid4().hex[:12]}"
         store = PostgresKeyStore(POSTGRES_URL, schema=schema, max_size=2)

@@ -228,7 +228,7 @@ def stored_text(store: KeyStore) -> str:
         return text + repr(rows)
     from psycopg import sql  # noqa: PLC0415
 
-    with store._read() as cur:  # type: ignore[attr-defined]
+    with store.pool.connection() as conn, conn.cursor() as cur:  # type: ignore[attr-defined]
         cur.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
             (store.schema,),  # type: ignore[attr-defined]

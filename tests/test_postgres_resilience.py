@@ -27,8 +27,7 @@ import uvicorn
 from psycopg.conninfo import make_conninfo
 
 from keyturn import State, StoreError, wiring
-from keyturn.adapters.postgres import PostgresKeyStore
-from keyturn.adapters.postgres_async import AsyncPostgresKeyStore
+from keyturn.adapters.postgres import AsyncPostgresKeyStore, PostgresKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter
 from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
@@ -65,7 +64,7 @@ class TestPasswordsStayOut:
             with pytest.raises(StoreError) as schema_error:
                 PostgresKeyStore(conninfo, schema="kt_x", timeout=1)
             with pytest.raises(StoreError) as async_error:
-                asyncio.run(AsyncPostgresKeyStore.open(conninfo, connect_timeout=0.5))
+                asyncio.run(AsyncPostgresKeyStore.open(conninfo, timeout=0.5))
         for info in (sync_error, schema_error, async_error):
             seen += [str(info.value), repr(info.value), repr(vars(info.value))]
         assert "127.0.0.1" in str(sync_error.value)
@@ -117,7 +116,7 @@ def _tagged() -> tuple[str, str]:
 
 def terminate_backends(application_name: str) -> int:
     """Terminate every backend of ``application_name`` and wait until they are gone."""
-    with PostgresKeyStore(URL, max_size=1)._pool.connection() as admin:
+    with PostgresKeyStore(URL, max_size=1).pool.connection() as admin:
         admin.autocommit = True
         killed = admin.execute(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -200,7 +199,7 @@ def test_lost_connection_mid_read_is_retried_and_a_lost_write_is_a_store_error(
     service = wiring.build_service(store=store, notifier=RecordingNotifier(), master_key=MASTER)
     try:
         key_id = service.create(owner="alice", name="k", max_scope="account:read").key.id
-        store._pool._check = None  # the connection is handed out unchecked, dead
+        store.pool._check = None  # the connection is handed out unchecked, dead
         assert terminate_backends(app) == 1
         assert store.get(key_id) is not None
         assert terminate_backends(app) == 1
@@ -228,7 +227,7 @@ def test_async_lost_connection_mid_read_is_retried_and_a_lost_write_is_a_store_e
         )
         try:
             issued = await service.create(owner="alice", name="k", max_scope="account:read")
-            store._pool._check = None
+            store.pool._check = None
             assert await asyncio.to_thread(terminate_backends, app) == 1
             assert await store.get(issued.key.id) is not None
             assert await asyncio.to_thread(terminate_backends, app) == 1

@@ -61,8 +61,8 @@ def test_full_lifecycle_on_postgres(pg: PostgresKeyStore) -> None:
 
 def test_schema_is_versioned(pg: PostgresKeyStore) -> None:
     """The schema is at the latest version and migrating again changes nothing."""
-    assert pg.schema_version() == len(pg.MIGRATIONS)
-    assert pg.migrate() == len(pg.MIGRATIONS)
+    assert pg.schema_version() == len(pg.dialect.migrations)
+    assert pg.migrate() == len(pg.dialect.migrations)
 
 
 def test_unreachable_server_is_a_store_error() -> None:

@@ -489,13 +489,13 @@ class _RacingStore(InMemoryKeyStore):
         super().__init__()
         self.losses = losses
 
-    def apply(self, change: Any) -> None:
+    def apply(self, change: Any, *, claim: bool = False) -> None:
         if self.losses:
             self.losses -= 1
             from keyturn import ConcurrentUpdate  # noqa: PLC0415
 
             raise ConcurrentUpdate(change.key.id, change.expected_version)
-        super().apply(change)
+        super().apply(change, claim=claim)
 
 
 class TestEdgeCases:

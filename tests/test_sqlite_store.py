@@ -7,11 +7,13 @@ import sqlite3
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from keyturn import SecurityKey, State, StoreError
+from keyturn.adapters.sql.schema import SCHEMAS, SQLITE
 from keyturn.adapters.sqlite import SQLiteKeyStore
-from keyturn.core.records import Session
+from keyturn.core.records import LoadedSession, Session
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.contract import KeyStoreContract
 
@@ -47,7 +49,7 @@ def test_keys_survive_a_restart(tmp_path: Path) -> None:
 def test_file_is_wal_and_durable(tmp_path: Path) -> None:
     """The file is in WAL mode and commits with synchronous=FULL by default."""
     store = SQLiteKeyStore(tmp_path / "k.db")
-    with store._read() as cur:
+    with store._reader() as cur:
         assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cur.execute("PRAGMA synchronous").fetchone()[0] == 2
     store.close()
@@ -56,7 +58,7 @@ def test_file_is_wal_and_durable(tmp_path: Path) -> None:
 def test_synchronous_is_configurable(tmp_path: Path) -> None:
     """synchronous=NORMAL is honoured; an unknown level is refused."""
     store = SQLiteKeyStore(tmp_path / "k.db", synchronous="NORMAL")
-    with store._read() as cur:
+    with store._reader() as cur:
         assert cur.execute("PRAGMA synchronous").fetchone()[0] == 1
     store.close()
     with pytest.raises(Exception, match="synchronous"):
@@ -67,8 +69,8 @@ def test_schema_is_versioned(tmp_path: Path) -> None:
     """A new file is at the latest schema version; reopening migrates nothing twice."""
     path = tmp_path / "k.db"
     store = SQLiteKeyStore(path)
-    assert store.schema_version() == len(SQLiteKeyStore.MIGRATIONS)
-    assert store.migrate() == len(SQLiteKeyStore.MIGRATIONS)
+    assert store.schema_version() == len(SQLiteKeyStore.dialect.migrations)
+    assert store.migrate() == len(SQLiteKeyStore.dialect.migrations)
     store.close()
 
 
@@ -76,16 +78,13 @@ def test_forward_migration_from_an_old_file(tmp_path: Path) -> None:
     """A file at an older schema version is migrated forward on open."""
 
     class Later(SQLiteKeyStore):
-        MIGRATIONS = (
-            *SQLiteKeyStore.MIGRATIONS,
-            "CREATE TABLE keyturn_extra (x INTEGER)",
-        )
+        dialect = attrs.evolve(SQLITE, schemas=(*SCHEMAS, "CREATE TABLE keyturn_extra (x INTEGER)"))
 
     path = tmp_path / "k.db"
     SQLiteKeyStore(path).close()
     later = Later(path)
-    assert later.schema_version() == len(SQLiteKeyStore.MIGRATIONS) + 1
-    with later._read() as cur:
+    assert later.schema_version() == len(SQLiteKeyStore.dialect.migrations) + 1
+    with later._reader() as cur:
         cur.execute("SELECT COUNT(*) FROM keyturn_extra")
     later.close()
 
@@ -94,7 +93,7 @@ def test_a_version_1_file_migrates_to_the_latest_and_keeps_its_keys(tmp_path: Pa
     """A file of keyturn's first schema migrates forward: keys and history stay, history rows gain their owner, and nonces, security keys and sessions work."""
 
     class Version1(SQLiteKeyStore):
-        MIGRATIONS = SQLiteKeyStore.MIGRATIONS[:1]
+        dialect = attrs.evolve(SQLITE, schemas=SCHEMAS[:1])
 
     source = SQLiteKeyStore(tmp_path / "source.db")
     issued = key_in_state(make_service(store=source, sealed=False), State.ACTIVE)
@@ -116,7 +115,7 @@ def test_a_version_1_file_migrates_to_the_latest_and_keeps_its_keys(tmp_path: Pa
             "INSERT INTO keyturn_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", history_rows
         )
     store = SQLiteKeyStore(path)
-    assert store.schema_version() == len(SQLiteKeyStore.MIGRATIONS) == 4
+    assert store.schema_version() == len(SQLiteKeyStore.dialect.migrations) == 4
     stored = store.get(issued.key.id)
     assert stored is not None
     assert stored.state is State.ACTIVE
@@ -139,7 +138,8 @@ def test_a_version_1_file_migrates_to_the_latest_and_keeps_its_keys(tmp_path: Pa
         expires_at=now + timedelta(days=1),
     )
     store.start_session(session, max_per_key=16, now=now)
-    assert store.load_session("s1") == (stored, session)
+    assert stored.owner == security_key.owner
+    assert store.load_session("s1") == LoadedSession(stored, session, security_key=True)
     store.close()
 
 

@@ -262,7 +262,7 @@ async def open_async_store(db: str | None = None) -> AsyncKeyStore:
     """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
     target = database(db)
     if is_postgres(target):
-        from keyturn.adapters.postgres_async import AsyncPostgresKeyStore  # noqa: PLC0415
+        from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
 
         return await AsyncPostgresKeyStore.open(target)
     from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import attrs
 
-from keyturn.core.errors import ConcurrentUpdate, InvalidInput, QuotaExceeded
-from keyturn.core.records import Delivery, KeyEvent
+from keyturn.core.checks import check_quota
+from keyturn.core.errors import ConcurrentUpdate, InvalidInput
+from keyturn.core.records import Delivery, KeyEvent, LoadedSession
+from keyturn.ports.common import CLAIM_LEASE
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
         SecurityKey,
         Session,
     )
-
-#: How long a claimed notification stays away from other relays before it is due again.
-CLAIM_LEASE = timedelta(seconds=60)
 
 
 @attrs.define
@@ -75,30 +73,29 @@ class InMemoryKeyStore:
             keys = list(self._keys.values())
         return [k for k in keys if owner is None or k.owner == owner]
 
-    def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+    def insert(self, change: Change, *, max_live_per_owner: int, claim: bool = False) -> ApiKey:
         """Store a new key, choosing its id, if the owner is under quota."""
         if change.expected_version != 0:
             raise InvalidInput("change", "a new key must have expected_version 0")
         with self._lock:
             owner = change.key.owner
             live = sum(1 for k in self._keys.values() if k.owner == owner and k.live)
-            if live >= max_live_per_owner:
-                raise QuotaExceeded(owner, max_live_per_owner)
+            check_quota(owner, live, max_live_per_owner)
             if change.key.client_id in self._by_client_id:
                 raise ConcurrentUpdate(0, 0, action="create")
             self._check_challenge(change.challenge)
             change = change.with_key_id(next(self._ids))
-            self._write(change)
+            self._write(change, claim=claim)
             return change.key
 
-    def apply(self, change: Change) -> None:
+    def apply(self, change: Change, *, claim: bool = False) -> None:
         """Store a change to an existing key, if nobody changed it since it was read."""
         with self._lock:
             current = self._keys.get(change.key.id)
             if current is None or current.version != change.expected_version:
                 raise ConcurrentUpdate(change.key.id, change.expected_version)
             self._check_challenge(change.challenge)
-            self._write(change)
+            self._write(change, claim=claim)
 
     def _check_challenge(self, challenge: Challenge | None) -> None:
         if challenge is None:
@@ -107,18 +104,21 @@ class InMemoryKeyStore:
         if stored is None or stored.version != challenge.version - 1:
             raise ConcurrentUpdate(challenge.key_id or 0, challenge.version - 1)
 
-    def _write(self, change: Change) -> None:
+    def _write(self, change: Change, *, claim: bool) -> None:
         key = change.key
         self._keys[key.id] = key
         self._by_client_id[key.client_id] = key.id
         self._history.setdefault(key.id, []).extend(change.history)
         if change.challenge is not None:
             self._challenges[change.challenge.id] = change.challenge
-        self._enqueue(change.notifications)
+        self._enqueue(change.notifications, claim=claim)
 
-    def _enqueue(self, notifications: Sequence[Notification]) -> None:
+    def _enqueue(self, notifications: Sequence[Notification], *, claim: bool) -> None:
         for n in notifications:
-            self._undelivered[n.id] = _Outbox(n)
+            entry = _Outbox(n)
+            if claim:
+                entry.attempts, entry.claimed_until = 1, n.created_at + CLAIM_LEASE
+            self._undelivered[n.id] = entry
 
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
@@ -160,12 +160,13 @@ class InMemoryKeyStore:
             for s in mine[max_per_key:]:
                 del self._sessions[s.id]
 
-    def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
-        """The session and its key, or ``None``."""
+    def load_session(self, session_id: str) -> LoadedSession | None:
+        """The session, its key, and whether the owner has a security key; or ``None``."""
         session = self._sessions.get(session_id)
         if session is None:
             return None
-        return self._keys[session.key_id], session
+        key = self._keys[session.key_id]
+        return LoadedSession(key, session, security_key=key.owner in self._security_keys)
 
     def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
         """Swap the session's live refresh id ``expected`` for ``new``, if it is still live."""
@@ -208,13 +209,15 @@ class InMemoryKeyStore:
         with self._lock:
             return [self._security_keys[o] for o in sorted(self._security_keys)]
 
-    def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
+    def add_challenge(
+        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+    ) -> None:
         """Store a new challenge and enqueue its code."""
         with self._lock:
             if challenge.id in self._challenges:
-                raise ConcurrentUpdate(challenge.key_id or 0, 0)
+                raise ConcurrentUpdate(challenge.key_id or 0, 0, action="confirm")
             self._challenges[challenge.id] = challenge
-            self._enqueue(notifications)
+            self._enqueue(notifications, claim=claim)
 
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         """The challenge with this id, or ``None``."""
@@ -245,33 +248,27 @@ class InMemoryKeyStore:
             self._keys[key_id] = attrs.evolve(key, sealed_secret=sealed)
             return True
 
-    def claim_deliveries(
-        self, now: datetime, limit: int, only: Sequence[str] | None = None
-    ) -> list[Delivery]:
-        """Take up to ``limit`` due, unclaimed notifications (of ``only``), oldest first."""
+    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` due, unclaimed notifications, oldest first."""
         with self._lock:
-            pool = (
-                self._undelivered.values()
-                if only is None
-                else [e for i in only if (e := self._undelivered.get(i)) is not None]
-            )
             due = [
                 e
-                for e in pool
+                for e in self._undelivered.values()
                 if (e.due_at is None or e.due_at <= now)
                 and (e.claimed_until is None or e.claimed_until <= now)
             ]
-            due.sort(key=lambda e: e.notification.created_at)
+            due.sort(key=lambda e: (e.notification.created_at, e.notification.id))
             claimed = due[:limit]
             for e in claimed:
                 e.claimed_until = now + CLAIM_LEASE
                 e.attempts += 1
             return [Delivery(e.notification, e.attempts) for e in claimed]
 
-    def mark_delivered(self, notification_id: str, now: datetime) -> None:  # noqa: ARG002 (port signature)
-        """Forget a delivered notification, code and all (the key's history is the audit)."""
+    def mark_delivered(self, notifications: Sequence[Notification], now: datetime) -> None:  # noqa: ARG002 (port signature)
+        """Forget delivered notifications, codes and all (the keys' history is the audit)."""
         with self._lock:
-            self._undelivered.pop(notification_id, None)
+            for n in notifications:
+                self._undelivered.pop(n.id, None)
 
     def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:
         """Record a failed delivery, due again at ``retry_at``."""

@@ -1,29 +1,41 @@
 """The SQLite key store: keyturn's embedded default, one file, safe for several processes.
 
-Standard-library :mod:`sqlite3` only. The file runs in WAL mode with durable commits
-(``synchronous=FULL`` by default) and a busy timeout, and every write is a ``BEGIN IMMEDIATE``
-transaction, so processes on one machine serialise their writes instead of failing. The schema is
-created on first use and migrated forward by :meth:`~keyturn.adapters._sql.SqlKeyStore.migrate`.
-A new file is created readable by its owner only (0600), and so are its ``-wal`` and ``-shm``.
+Standard-library :mod:`sqlite3` only, driving the SQL store written once in
+:mod:`keyturn.adapters.sql` (this module is its SQLite driver). The file runs in WAL mode with
+durable commits (``synchronous=FULL`` by default) and a busy timeout. Readers never wait behind
+the writer: each read runs on its own connection, taken from a small pool of idle ones (WAL lets
+them read the last commit while a write is under way). Writes go through one connection in
+``BEGIN IMMEDIATE`` transactions: this process's writers take turns on it (behind a lock that
+is free whenever one thread does the writing, as under ``keyturn serve``), other processes'
+wait on SQLite's busy timeout. The schema is created on first use and migrated forward. A new
+file is created readable by its owner only (0600), and so are its ``-wal`` and ``-shm``.
+Every :mod:`sqlite3` failure leaves as a :class:`~keyturn.core.errors.StoreError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
-from keyturn.adapters._sql import SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, Cursor, SqlKeyStore
+from keyturn.adapters.sql._sync.base import Tx
+from keyturn.adapters.sql._sync.store import SqlStore
+from keyturn.adapters.sql.common import DuplicateRow
+from keyturn.adapters.sql.schema import SQLITE, Dialect
 from keyturn.core.errors import InvalidInput, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
+    from keyturn.adapters.sql.common import Row
+
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+_MEMORY: Final = ("", ":memory:")
 
 
 def _create_private(path: str) -> None:
@@ -32,21 +44,16 @@ def _create_private(path: str) -> None:
     SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they are
     private too. A file that exists already keeps the permissions it has.
     """
-    if path in ("", ":memory:"):
+    if path in _MEMORY:
         return
     with contextlib.suppress(OSError):  # exists already, or SQLite reports why it cannot open
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-class SQLiteKeyStore(SqlKeyStore):
+class SQLiteKeyStore(SqlStore):
     """Keys in one SQLite file (``":memory:"`` for a private, throwaway database)."""
 
-    MIGRATIONS: ClassVar[tuple[str, ...]] = (
-        SCHEMA_V1.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", int="INTEGER"),
-        SCHEMA_V2.format(int="INTEGER"),
-        SCHEMA_V3.format(int="INTEGER"),
-        SCHEMA_V4.format(int="INTEGER"),
-    )
+    dialect: ClassVar[Dialect] = SQLITE
 
     def __init__(
         self,
@@ -59,36 +66,58 @@ class SQLiteKeyStore(SqlKeyStore):
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InvalidInput("synchronous", "must be OFF, NORMAL, FULL or EXTRA")
         self.path = str(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
         self.scrub_delivered_codes = scrub_delivered_codes
-        self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._opened: list[sqlite3.Connection] = []
+        self._closed = False
         _create_private(self.path)
-        try:
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-            )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._use_wal(busy_timeout)
-            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA secure_delete = ON")
-        except sqlite3.Error as e:
-            msg = f"cannot open the SQLite key store at {self.path!r}: {e}"
-            raise StoreError(msg) from None
+        self._writer = self._open(first=True)
         self.migrate()
 
     def __repr__(self) -> str:
         return f"SQLiteKeyStore({self.path!r})"
 
-    def _use_wal(self, busy_timeout: float) -> None:
+    # --- connections ------------------------------------------------------------------------
+
+    def _open(self, *, first: bool = False) -> sqlite3.Connection:
+        """A new connection with the store's settings (the first one also switches on WAL)."""
+        if self._closed:
+            msg = f"the SQLite key store at {self.path!r} is closed"
+            raise StoreError(msg)
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if first:
+                self._use_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
+        except sqlite3.Error as e:
+            msg = f"cannot open the SQLite key store at {self.path!r}: {e}"
+            raise StoreError(msg) from None
+        if self.trace is not None:
+            conn.set_trace_callback(self.trace)
+        self._opened.append(conn)
+        return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL, waiting for other processes doing the same on a new file.
 
         Changing the journal mode can answer "database is locked" at once, without waiting on
         the busy timeout, while another connection holds the lock it needs; so wait here.
         """
-        deadline = time.monotonic() + busy_timeout
+        deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
-                self._conn.execute("PRAGMA journal_mode = WAL").fetchall()
+                conn.execute("PRAGMA journal_mode = WAL").fetchall()
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() >= deadline:
                     raise
@@ -97,28 +126,81 @@ class SQLiteKeyStore(SqlKeyStore):
                 return
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            else:
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """An idle read connection (a new one if none is idle), given back after use.
+
+        A private in-memory database exists on one connection only: it reads on the writer's.
+        """
+        if self.path in _MEMORY:
+            with self._write_lock:
+                yield self._writer
+            return
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            self._idle.put(conn)
+
+    def _failed(self, error: sqlite3.Error) -> StoreError:
+        """The typed error for an :mod:`sqlite3` failure."""
+        if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
+            return DuplicateRow()
+        msg = f"the SQLite key store at {self.path!r} failed: {error}"
+        if "locked" in str(error) or "busy" in str(error):
+            msg += " (another process held it longer than the busy timeout; try again)"
+        return StoreError(msg)
+
+    # --- the driver hooks -------------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        try:
+            with self._reader() as conn:
+                row: Row | None = conn.execute(sql, params).fetchone()
+                return row
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            with self._reader() as conn:
+                return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> int:
+        relax = not durable and self.synchronous in ("FULL", "EXTRA")
+        try:
+            with self._write_lock:
+                if relax:  # a commit without the fsync; the next durable one syncs the WAL
+                    self._writer.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    return self._writer.execute(sql, params).rowcount
+                finally:
+                    if relax:
+                        self._writer.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
+    def _transaction(self) -> Iterator[Tx]:
+        try:
+            with self._write_lock:
+                cur = self._writer.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(cur, self.dialect, None)  # the connection traces every statement
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                else:
+                    cur.execute("COMMIT")
+                finally:
+                    cur.close()
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
 
     def _after_code_dropped(self) -> None:
         """Fold the WAL into the file and truncate it, so no old page keeps the erased code.
@@ -128,13 +210,23 @@ class SQLiteKeyStore(SqlKeyStore):
         next delivery; switch it off with ``scrub_delivered_codes=False`` to save the fsyncs.
         """
         if self.scrub_delivered_codes:
-            with self._lock:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            with self._write_lock:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
-    def _is_unique_violation(self, error: Exception) -> bool:
-        return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+    def watch(self, trace: Callable[[str], object] | None) -> None:
+        """Have ``trace`` see every statement sent from now on (``None``: stop); for tests.
+
+        SQLite's own trace hook on each connection reports them, so they are the statements
+        the library really ran (``BEGIN IMMEDIATE``, ``PRAGMA`` settings and all).
+        """
+        self.trace = trace
+        for conn in self._opened:
+            conn.set_trace_callback(trace)
 
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
+        """Close every connection."""
+        with self._write_lock:
+            self._closed = True
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()

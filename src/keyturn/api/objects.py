@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from keyturn.adapters.codec import to_us
+from keyturn.core.time_rules import to_us
 
 if TYPE_CHECKING:
     from keyturn.core.records import ApiKey, HistoryEntry

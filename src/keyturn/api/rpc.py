@@ -311,6 +311,7 @@ class Rpc:
             call=call,
             params={k: v for k, v in params.items() if k not in _ANSWER_PARAMS},
             answer=answer,
+            enrolled=principal.security_key,
         )
 
     # --- the methods ------------------------------------------------------------------

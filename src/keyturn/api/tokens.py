@@ -205,7 +205,7 @@ class Tokens:
         found = await self.store.load_session(claims.session_id)
         if found is None:
             raise AuthenticationFailed("session_ended")
-        key, session = found
+        key, session = found.key, found.session
         if key.id != claims.key_id or key.client_id != claims.client_id:
             raise AuthenticationFailed("invalid_token")
         if not session.live(now):
@@ -216,7 +216,10 @@ class Tokens:
             scope = narrow(Scope.parse(claims.scope), key.max_scope)
         except InvalidInput:
             raise AuthenticationFailed("invalid_token") from None
-        return attrs.evolve(principal_of(key), max_scope=scope), session
+        principal = attrs.evolve(
+            principal_of(key), max_scope=scope, security_key=found.security_key
+        )
+        return principal, session
 
     async def check(self, token: object, *, source_ip: object, now: datetime) -> Principal:
         """The principal an access token speaks for, with its scope; else AuthenticationFailed."""

@@ -17,6 +17,7 @@ from keyturn.core.errors import (
     CodeAttemptsExhausted,
     CodeExpired,
     InvalidInput,
+    QuotaExceeded,
     ResendTooEarly,
     SendLimitReached,
 )
@@ -136,6 +137,16 @@ def code_reusable(key: ApiKey, now: datetime, policy: Policy) -> bool:
     """A live code whose resend is not open yet: reopening the dialog keeps it."""
     at = next_code_at(key)
     return live_code(key, now, policy) is not None and at is not None and now < at
+
+
+def check_quota(owner: str, live: int, limit: int) -> None:
+    """The key quota: ``owner``, holding ``live`` live keys, may add one only under ``limit``.
+
+    A store asks this inside the write that adds the key, with the count it read there, so that
+    two concurrent creates cannot both pass it.
+    """
+    if live >= limit:
+        raise QuotaExceeded(owner, limit)
 
 
 def came_from_disabled(key: ApiKey) -> bool:

@@ -222,6 +222,18 @@ class Change:
 
 
 @attrs.frozen
+class LoadedSession:
+    """A session as a request reads it: with its key, and whether the owner has a security key.
+
+    The last spares a guarded call another read of the store when the account has none.
+    """
+
+    key: ApiKey
+    session: Session
+    security_key: bool
+
+
+@attrs.frozen
 class Delivery:
     """An outbox entry a relay has claimed: the notification and how often delivery was tried."""
 
@@ -254,6 +266,8 @@ class Principal:
     client_id: str
     max_scope: Scope
     generation: int = 0
+    #: Whether the owner had a security key when the principal was read (``None``: not read).
+    security_key: bool | None = None
 
 
 @attrs.frozen

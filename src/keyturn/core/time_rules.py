@@ -3,19 +3,32 @@
 Boundaries are exact and half-open: a code sent at ``t`` is valid on ``[t, t + code_ttl)`` and
 expired from ``t + code_ttl`` on; "resend" is open from ``t + resend_after`` on; a send counts
 against the cap on ``(now - send_window, now]``. No timers, no threads, no clock reads here: the
-caller passes ``now`` from its :class:`~keyturn.ports.Clock`.
+caller passes ``now`` from its :class:`~keyturn.ports.Clock`. Times leave keyturn (stores,
+the API) as whole microseconds since the Unix epoch: :func:`to_us` and :func:`from_us`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
 
 from keyturn.core.records import PendingCode
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from keyturn.core.policy import Policy
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+
+
+def to_us(when: datetime) -> int:
+    """Microseconds since the epoch: exact, orderable, free of time zones."""
+    return (when - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime ``us`` microseconds after the epoch."""
+    return EPOCH + timedelta(microseconds=us)
 
 
 def new_code(ref: str, now: datetime, policy: Policy) -> PendingCode:

@@ -1,17 +1,20 @@
 """The ports that are the same for the sync and the async service: the clock, the TOTP factor.
 
 Neither does I/O (a clock is read, a factor computes), so both services call them as they are.
-:class:`IssuedCode` is what a code verifier answers.
+:class:`IssuedCode` is what a code verifier answers; :data:`CLAIM_LEASE` is part of every store's
+outbox promise.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
 import attrs
 
-if TYPE_CHECKING:
-    from datetime import datetime
+#: How long a notification a relay has claimed stays away from other relays: if the claimer
+#: dies before marking it, it is due again after this lease (so delivered at least once).
+CLAIM_LEASE: Final = timedelta(seconds=60)
 
 
 class Clock(Protocol):

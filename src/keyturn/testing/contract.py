@@ -31,6 +31,7 @@ from keyturn.core.records import (
     Challenge,
     Change,
     HistoryEntry,
+    LoadedSession,
     Notification,
     NotificationKind,
     PendingCode,
@@ -40,6 +41,7 @@ from keyturn.core.records import (
 from keyturn.core.scope import Scope
 from keyturn.core.validation import ip_whitelist
 from keyturn.crypto.hashing import new_client_id, new_token
+from keyturn.ports.common import CLAIM_LEASE
 from keyturn.testing import KnownCodeVerifier, ManualClock, RecordingNotifier, make_service
 
 if TYPE_CHECKING:
@@ -238,7 +240,7 @@ class KeyStoreContract:
         assert claimed[0].notification.code == "123456"
         assert claimed[0].attempts == 1
         assert store.claim_deliveries(T0, 10) == []
-        store.mark_delivered(note.id, T0)
+        store.mark_delivered([claimed[0].notification], T0)
         assert store.claim_deliveries(T0 + timedelta(hours=1), 10) == []
 
     def test_failed_delivery_is_due_again_later(self, store: KeyStore) -> None:
@@ -258,16 +260,21 @@ class KeyStoreContract:
         claimed = store.claim_deliveries(T0 + timedelta(seconds=5), 2)
         assert [d.notification.id for d in claimed] == [notes[1].id, notes[2].id]
 
-    def test_claim_can_be_limited_to_given_ids(self, store: KeyStore) -> None:
-        """A claim with ``only`` takes just those notifications, leaving the backlog alone."""
-        old = [code_notice("alice", T0) for _ in range(3)]
-        fresh = code_notice("alice", T0 + timedelta(seconds=9))
-        store.insert(creation(new_key(), *old, fresh), max_live_per_owner=8)
-        claimed = store.claim_deliveries(T0 + timedelta(seconds=10), 1, [fresh.id, "missing"])
-        assert [d.notification.id for d in claimed] == [fresh.id]
-        assert store.claim_deliveries(T0 + timedelta(seconds=10), 10, []) == []
-        rest = store.claim_deliveries(T0 + timedelta(seconds=10), 10)
-        assert {d.notification.id for d in rest} == {n.id for n in old}
+    def test_a_change_can_store_its_notifications_claimed(self, store: KeyStore) -> None:
+        """With ``claim`` a write's notifications are its caller's for the lease, then due again."""
+        old = code_notice("alice", T0)
+        store.insert(creation(new_key(), old), max_live_per_owner=8)
+        mine = [code_notice("alice", T0), code_notice("alice", T0)]
+        key = store.insert(creation(new_key(name="k2"), *mine), max_live_per_owner=8, claim=True)
+        assert key.id > 0
+        claimed = store.claim_deliveries(T0, 10)
+        assert [d.notification.id for d in claimed] == [old.id]
+        lapsed = store.claim_deliveries(T0 + CLAIM_LEASE, 10)
+        assert sorted((d.notification.id, d.attempts) for d in lapsed) == sorted(
+            [(mine[0].id, 2), (mine[1].id, 2), (old.id, 2)]
+        )
+        store.mark_delivered([d.notification for d in lapsed], T0 + CLAIM_LEASE)
+        assert store.claim_deliveries(T0 + timedelta(hours=1), 10) == []
 
     def test_outbox_holds_no_code_in_clear(self, store: KeyStore) -> None:
         """A service over this store leaves a queued code in it only sealed; the relay opens it."""
@@ -413,13 +420,31 @@ class KeyStoreContract:
         key = store.insert(creation(new_key()), max_live_per_owner=8)
         session = new_session(key.id)
         store.start_session(session, max_per_key=16, now=T0)
-        assert store.load_session(session.id) == (key, session)
+        assert store.load_session(session.id) == LoadedSession(key, session, security_key=False)
         assert store.load_session("missing") is None
         assert store.end_session(session.id, T0 + timedelta(seconds=5))
         assert not store.end_session(session.id, T0 + timedelta(seconds=6))
         loaded = store.load_session(session.id)
         assert loaded is not None
-        assert loaded[1].ended_at == T0 + timedelta(seconds=5)
+        assert loaded.session.ended_at == T0 + timedelta(seconds=5)
+
+    def test_a_session_loads_whether_its_owner_has_a_security_key(self, store: KeyStore) -> None:
+        """Loading a session tells whether the key's owner has a security key, as it is now."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        session = new_session(key.id)
+        store.start_session(session, max_per_key=16, now=T0)
+        store.save_security_key(new_security_key("bob"))
+        loaded = store.load_session(session.id)
+        assert loaded is not None
+        assert not loaded.security_key
+        store.save_security_key(new_security_key("alice"))
+        loaded = store.load_session(session.id)
+        assert loaded is not None
+        assert loaded.security_key
+        store.remove_security_key("alice")
+        loaded = store.load_session(session.id)
+        assert loaded is not None
+        assert not loaded.security_key
 
     def test_rotating_a_refresh_id_is_a_compare_and_swap(self, store: KeyStore) -> None:
         """Only the live refresh id rotates, once; a stale id or an ended session changes none."""
@@ -430,7 +455,7 @@ class KeyStoreContract:
         assert not store.rotate_session(session.id, expected=session.refresh_id, new="r3")
         loaded = store.load_session(session.id)
         assert loaded is not None
-        assert loaded[1].refresh_id == "r2"
+        assert loaded.session.refresh_id == "r2"
         store.end_session(session.id, T0)
         assert not store.rotate_session(session.id, expected="r2", new="r4")
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Delivery,
         HistoryEntry,
         KeyEvent,
+        LoadedSession,
         Notification,
         SecurityKey,
         Session,
@@ -80,24 +81,36 @@ class KeyStore(Protocol):
         """Keys of ``owner`` (every owner's when ``None``), removed ones included, by id."""
         ...
 
-    def insert(self, change: Change, *, max_live_per_owner: int) -> ApiKey:
+    def insert(self, change: Change, *, max_live_per_owner: int, claim: bool = False) -> ApiKey:
         """Store a new key (``expected_version`` 0), choosing its id; return it.
 
         Raises :class:`~keyturn.core.errors.QuotaExceeded` if the owner already has
-        ``max_live_per_owner`` live keys, checked in the same atomic step.
+        ``max_live_per_owner`` live keys (:func:`~keyturn.core.checks.check_quota`), checked in
+        the same atomic step. ``claim`` as for :meth:`apply`.
         """
         ...
 
-    def apply(self, change: Change) -> None:
-        """Store a change to an existing key."""
+    def apply(self, change: Change, *, claim: bool = False) -> None:
+        """Store a change to an existing key.
+
+        With ``claim``, the change's notifications are stored already claimed by the caller
+        (attempt 1, for the claim lease), who delivers them now and then marks them
+        (:meth:`mark_delivered`, or :meth:`mark_failed`): inline delivery needs no transaction of
+        its own. Should the caller die first, they are due again when the lease ends.
+        """
         ...
 
     def history(self, key_id: int) -> list[HistoryEntry]:
         """The key's audit trail, oldest first."""
         ...
 
-    def add_challenge(self, challenge: Challenge, notifications: Sequence[Notification]) -> None:
-        """Store a new confirmation challenge and enqueue its code, atomically."""
+    def add_challenge(
+        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+    ) -> None:
+        """Store a new confirmation challenge and enqueue its code, atomically.
+
+        ``claim`` as for :meth:`apply`.
+        """
         ...
 
     def get_challenge(self, challenge_id: str) -> Challenge | None:
@@ -139,8 +152,11 @@ class KeyStore(Protocol):
         """
         ...
 
-    def load_session(self, session_id: str) -> tuple[ApiKey, Session] | None:
-        """The session and its key, read together, or ``None`` if there is no such session."""
+    def load_session(self, session_id: str) -> LoadedSession | None:
+        """The session, its key, and whether the key's owner has a security key, read together.
+
+        ``None`` if there is no such session.
+        """
         ...
 
     def rotate_session(self, session_id: str, *, expected: str, new: str) -> bool:
@@ -184,19 +200,17 @@ class KeyStore(Protocol):
         """
         ...
 
-    def claim_deliveries(
-        self, now: datetime, limit: int, only: Sequence[str] | None = None
-    ) -> list[Delivery]:
+    def claim_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
         """Take up to ``limit`` due notifications for delivery, oldest first.
 
-        A claimed notification is not handed to another caller until its claim lapses, so two
-        relays do not deliver the same message in the normal case. ``only`` restricts the claim
-        to those notification ids (inline delivery of a request's own messages).
+        A claimed notification is not handed to another caller until its claim lapses
+        (:data:`~keyturn.ports.common.CLAIM_LEASE`), so two relays do not deliver the same
+        message in the normal case.
         """
         ...
 
-    def mark_delivered(self, notification_id: str, now: datetime) -> None:
-        """Record delivery and drop the code the notification carried."""
+    def mark_delivered(self, notifications: Sequence[Notification], now: datetime) -> None:
+        """Record delivery of ``notifications`` (by id) and drop the codes they carried."""
         ...
 
     def mark_failed(self, notification_id: str, retry_at: datetime, error: str) -> None:

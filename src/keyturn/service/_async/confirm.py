@@ -118,8 +118,8 @@ class AsyncConfirming(AsyncServiceBase):
             sent_at=now,
             expires_at=code.expires_at,
         )
-        notes = [] if notice is None else [notice]
-        await self.store.add_challenge(challenge, [self.code_seal.seal_code(n) for n in notes])
+        notes = [] if notice is None else [self.code_seal.seal_code(notice)]
+        await self.store.add_challenge(challenge, notes, claim=self.deliver_inline)
         self.logger.info(
             "confirmation_requested",
             key_id=key_id,

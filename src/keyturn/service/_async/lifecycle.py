@@ -60,9 +60,12 @@ class AsyncLifecycle(AsyncConfirming):
     ) -> ApiKey:
         """Run ``command`` on the key: the steps of this module's docstring.
 
-        ``loaded`` is the key as the caller just read it, used for the first attempt.
+        ``loaded`` is the key as the caller just read it from this service, used for the first
+        attempt (saving a read; a stale copy is caught by the write's version check). A key that
+        is not ``key_id`` of ``owner`` is reported as missing, as a read would.
         """
         who = validation.owner(owner)
+        loaded = self._given(loaded, key_id, who, command.action)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             key = loaded if loaded is not None else await self._load(key_id, who, command.action)
             loaded = None
@@ -91,13 +94,14 @@ class AsyncLifecycle(AsyncConfirming):
                 answer = await self._answer(outcome)
             if outcome.change is None:
                 return key
+            written = self._sealed(outcome.change)
             try:
-                await self.store.apply(self._sealed(outcome.change))
+                await self.store.apply(written, claim=self.deliver_inline)
             except ConcurrentUpdate:
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 continue
-            stored = await self._committed(outcome.change)
+            stored = await self._committed(written)
             if outcome.refusal is not None:
                 raise outcome.refusal
             return stored
@@ -176,15 +180,18 @@ class AsyncLifecycle(AsyncConfirming):
                 challenge=challenge,
                 enable=enable,
             )
+            written = self._sealed(change)
             try:
                 stored = await self.store.insert(
-                    self._sealed(change), max_live_per_owner=self.policy.max_keys_per_owner
+                    written,
+                    max_live_per_owner=self.policy.max_keys_per_owner,
+                    claim=self.deliver_inline,
                 )
             except ConcurrentUpdate:  # a client id drawn twice: draw again
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 continue
-            await self._committed(change.with_key_id(stored.id))
+            await self._committed(written.with_key_id(stored.id))
             return IssuedSecret(stored, secret)
         raise AssertionError  # pragma: no cover (the loop returns or raises)
 
@@ -238,14 +245,22 @@ class AsyncLifecycle(AsyncConfirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
-        """Deactivate: ``active`` -> ``disabled``, effective on the next authentication."""
-        command = commands.Disable(self._actor(actor, owner))
-        return await self._act(key_id, owner, command, confirmation=confirmation)
+        """Deactivate: ``active`` -> ``disabled``, effective on the next authentication.
 
-    async def enable(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
+        ``loaded`` (here and in the other commands): the key as the caller just read it with
+        :meth:`get`, which spares reading it again.
+        """
+        command = commands.Disable(self._actor(actor, owner))
+        return await self._act(key_id, owner, command, confirmation=confirmation, loaded=loaded)
+
+    async def enable(
+        self, key_id: object, *, owner: object, actor: object = None, loaded: ApiKey | None = None
+    ) -> ApiKey:
         """Activate a key: directly if the policy allows (``direct_enable``), else by a code."""
-        return await self._act(key_id, owner, commands.Enable(self._actor(actor, owner)))
+        command = commands.Enable(self._actor(actor, owner))
+        return await self._act(key_id, owner, command, loaded=loaded)
 
     async def edit(
         self,
@@ -259,6 +274,7 @@ class AsyncLifecycle(AsyncConfirming):
         actor: object = None,
         confirmation: Confirmation | None = None,
         enabled: bool | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
         """Change name, scope, whitelist or features; fields left ``UNSET`` stay as they are.
 
@@ -284,7 +300,9 @@ class AsyncLifecycle(AsyncConfirming):
         if enabled is not None:
             params["enabled"] = str(enabled)
         command = commands.Edit(self._actor(actor, owner), fields, enabled)
-        return await self._act(key_id, owner, command, params=params, confirmation=confirmation)
+        return await self._act(
+            key_id, owner, command, params=params, confirmation=confirmation, loaded=loaded
+        )
 
     async def reset_secret(
         self,
@@ -293,12 +311,15 @@ class AsyncLifecycle(AsyncConfirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> IssuedSecret:
         """A new secret, handed out in this answer only; the old one stops working at once."""
         secret = new_secret()
         by = self._actor(actor, owner)
         who = validation.owner(owner)
-        key = await self._load(key_id, who, Action.RESET_SECRET)
+        key = self._given(loaded, key_id, who, Action.RESET_SECRET) or await self._load(
+            key_id, who, Action.RESET_SECRET
+        )
         new = commands.NewSecret(
             digest=self.secret_hasher.digest(secret),
             fingerprint=self.secret_hasher.fingerprint(secret),
@@ -315,10 +336,11 @@ class AsyncLifecycle(AsyncConfirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
         """Remove for good. The record and its history stay, for audit; a sealed secret does not."""
         command = commands.Remove(self._actor(actor, owner))
-        return await self._act(key_id, owner, command, confirmation=confirmation)
+        return await self._act(key_id, owner, command, confirmation=confirmation, loaded=loaded)
 
     async def unlock_activation(self, key_id: object, *, actor: object) -> ApiKey:
         """Operator only: clear the consecutive-failure lock. No owner check: guard the caller."""

@@ -1,13 +1,15 @@
 """The outbox relay: delivers committed notifications through the notifier, at least once.
 
 A notification is written in the same atomic step as the change it reports; the relay claims due
-ones, hands each to the notifier, and marks it delivered (dropping its code) or failed (due again
-after an exponential backoff). A code whose expiry has passed before it could be delivered is
-dropped, not sent: it could no longer be used. Codes wait in the outbox sealed
-(:class:`~keyturn.crypto.sealing.CodeSeal`); the relay opens one just before handing it to the
-notifier. The relay runs inline after a request (best effort), once from a command, or as a loop
-in a worker. "At least once" means a crash between delivery and marking can deliver a message
-twice; never zero times once committed. Async source of a generated twin.
+ones, hands each to the notifier, and marks them delivered (dropping their codes, one statement
+per pass) or failed (due again after an exponential backoff). A code whose expiry has passed
+before it could be delivered is dropped, not sent: it could no longer be used. Codes wait in the
+outbox sealed (:class:`~keyturn.crypto.sealing.CodeSeal`); the relay opens one just before
+handing it to the notifier. The relay runs inline after a request (best effort: the request's
+own notifications, stored already claimed by the request's transaction, go straight to
+:meth:`AsyncOutboxRelay.deliver`), once from a command, or as a loop in a worker. "At least once"
+means a crash between delivery and marking can deliver a message twice; never zero times once
+committed. Async source of a generated twin.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from keyturn.service._async.compat import Event, wait
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from keyturn.core.records import Delivery, Notification
     from keyturn.crypto.sealing import CodeSeal
     from keyturn.ports import AsyncKeyStore, AsyncNotifier, Clock
 
@@ -59,18 +62,27 @@ class AsyncOutboxRelay:
         wait_for: timedelta = self.first_backoff * (2 ** max(0, attempts - 1))
         return min(wait_for, self.max_backoff)
 
-    async def run_once(self, only: Sequence[str] | None = None) -> RelayReport:
-        """Deliver the notifications due now (up to ``batch``; of ``only``, if given).
+    async def run_once(self) -> RelayReport:
+        """Claim the notifications due now (up to ``batch``) and deliver them.
 
         Never raises for one message: a failure is recorded and retried later.
         """
+        return await self.deliver(await self.store.claim_deliveries(self.clock.now(), self.batch))
+
+    async def deliver(self, deliveries: Sequence[Delivery]) -> RelayReport:
+        """Deliver notifications claimed for this relay; mark the done ones in one statement.
+
+        A code past its expiry is dropped, not sent; a failed delivery is due again after the
+        backoff. Never raises for one message.
+        """
         now = self.clock.now()
-        delivered = failed = expired = 0
-        for d in await self.store.claim_deliveries(now, self.batch, only):
+        done: list[Notification] = []
+        failed = expired = 0
+        for d in deliveries:
             n = d.notification
             log = self.logger.bind(notification_id=n.id, key_id=n.key_id, kind=n.kind.value)
             if n.expires_at is not None and n.expires_at <= now:
-                await self.store.mark_delivered(n.id, now)
+                done.append(n)
                 log.warning("notification_expired", attempts=d.attempts)
                 expired += 1
                 continue
@@ -87,10 +99,11 @@ class AsyncOutboxRelay:
                 )
                 failed += 1
             else:
-                await self.store.mark_delivered(n.id, self.clock.now())
+                done.append(n)
                 log.info("notification_delivered", attempts=d.attempts)
-                delivered += 1
-        return RelayReport(delivered, failed, expired)
+        if done:
+            await self.store.mark_delivered(done, self.clock.now())
+        return RelayReport(len(done) - expired, failed, expired)
 
     async def run_forever(self, *, interval: float = 1.0, stop: Event | None = None) -> None:
         """Run passes until ``stop`` is set, sleeping ``interval`` seconds when idle."""

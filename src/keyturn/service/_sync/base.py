@@ -21,6 +21,7 @@ from keyturn.core import validation
 from keyturn.core.commands import CheckCode, SendCode
 from keyturn.core.errors import KeyNotFound
 from keyturn.core.policy import Policy
+from keyturn.core.records import Delivery
 from keyturn.service._sync.relay import OutboxRelay
 
 if TYPE_CHECKING:
@@ -71,6 +72,14 @@ class ServiceBase:
             raise KeyNotFound(key_id, action=action.value)
         return key
 
+    def _given(
+        self, loaded: ApiKey | None, key_id: object, owner: str, action: Action
+    ) -> ApiKey | None:
+        """``loaded`` if it is the key ``key_id`` of ``owner``; any other is reported as missing."""
+        if loaded is not None and (loaded.owner != owner or loaded.id != validation.key_id(key_id)):
+            raise KeyNotFound(key_id, action=action.value)
+        return loaded
+
     def _answer(self, need: Need) -> IssuedCode | bool:
         """Answer what the core asked for, through the code verifier."""
         if isinstance(need, SendCode):
@@ -86,7 +95,11 @@ class ServiceBase:
         return attrs.evolve(change, notifications=notes)
 
     def _committed(self, change: Change) -> ApiKey:
-        """Log each step of a written change and deliver its notifications; the key as stored."""
+        """Log each step of a written change and deliver its notifications; the key as stored.
+
+        ``change`` is as written (its codes sealed); with ``deliver_inline`` the store wrote its
+        notifications claimed for this request (``claim=True``).
+        """
         for h in change.history:
             self.logger.info(
                 h.event,
@@ -102,9 +115,9 @@ class ServiceBase:
         return change.key
 
     def _deliver(self, notifications: Sequence[Notification]) -> None:
-        """Best effort: deliver this request's own notifications now; the relay has the rest."""
+        """Best effort: deliver this request's own notifications (stored claimed) now."""
         if self.deliver_inline and notifications:
-            self.relay.run_once(only=[n.id for n in notifications])
+            self.relay.deliver([Delivery(n, attempts=1) for n in notifications])
 
     def _actor(self, actor: object, owner: object) -> str:
         return validation.actor(owner if actor is None else actor)

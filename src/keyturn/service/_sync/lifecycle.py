@@ -62,9 +62,12 @@ class Lifecycle(Confirming):
     ) -> ApiKey:
         """Run ``command`` on the key: the steps of this module's docstring.
 
-        ``loaded`` is the key as the caller just read it, used for the first attempt.
+        ``loaded`` is the key as the caller just read it from this service, used for the first
+        attempt (saving a read; a stale copy is caught by the write's version check). A key that
+        is not ``key_id`` of ``owner`` is reported as missing, as a read would.
         """
         who = validation.owner(owner)
+        loaded = self._given(loaded, key_id, who, command.action)
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             key = loaded if loaded is not None else self._load(key_id, who, command.action)
             loaded = None
@@ -93,13 +96,14 @@ class Lifecycle(Confirming):
                 answer = self._answer(outcome)
             if outcome.change is None:
                 return key
+            written = self._sealed(outcome.change)
             try:
-                self.store.apply(self._sealed(outcome.change))
+                self.store.apply(written, claim=self.deliver_inline)
             except ConcurrentUpdate:
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 continue
-            stored = self._committed(outcome.change)
+            stored = self._committed(written)
             if outcome.refusal is not None:
                 raise outcome.refusal
             return stored
@@ -178,15 +182,18 @@ class Lifecycle(Confirming):
                 challenge=challenge,
                 enable=enable,
             )
+            written = self._sealed(change)
             try:
                 stored = self.store.insert(
-                    self._sealed(change), max_live_per_owner=self.policy.max_keys_per_owner
+                    written,
+                    max_live_per_owner=self.policy.max_keys_per_owner,
+                    claim=self.deliver_inline,
                 )
             except ConcurrentUpdate:  # a client id drawn twice: draw again
                 if attempt == WRITE_ATTEMPTS:
                     raise
                 continue
-            self._committed(change.with_key_id(stored.id))
+            self._committed(written.with_key_id(stored.id))
             return IssuedSecret(stored, secret)
         raise AssertionError  # pragma: no cover (the loop returns or raises)
 
@@ -234,14 +241,22 @@ class Lifecycle(Confirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
-        """Deactivate: ``active`` -> ``disabled``, effective on the next authentication."""
-        command = commands.Disable(self._actor(actor, owner))
-        return self._act(key_id, owner, command, confirmation=confirmation)
+        """Deactivate: ``active`` -> ``disabled``, effective on the next authentication.
 
-    def enable(self, key_id: object, *, owner: object, actor: object = None) -> ApiKey:
+        ``loaded`` (here and in the other commands): the key as the caller just read it with
+        :meth:`get`, which spares reading it again.
+        """
+        command = commands.Disable(self._actor(actor, owner))
+        return self._act(key_id, owner, command, confirmation=confirmation, loaded=loaded)
+
+    def enable(
+        self, key_id: object, *, owner: object, actor: object = None, loaded: ApiKey | None = None
+    ) -> ApiKey:
         """Activate a key: directly if the policy allows (``direct_enable``), else by a code."""
-        return self._act(key_id, owner, commands.Enable(self._actor(actor, owner)))
+        command = commands.Enable(self._actor(actor, owner))
+        return self._act(key_id, owner, command, loaded=loaded)
 
     def edit(
         self,
@@ -255,6 +270,7 @@ class Lifecycle(Confirming):
         actor: object = None,
         confirmation: Confirmation | None = None,
         enabled: bool | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
         """Change name, scope, whitelist or features; fields left ``UNSET`` stay as they are.
 
@@ -280,7 +296,9 @@ class Lifecycle(Confirming):
         if enabled is not None:
             params["enabled"] = str(enabled)
         command = commands.Edit(self._actor(actor, owner), fields, enabled)
-        return self._act(key_id, owner, command, params=params, confirmation=confirmation)
+        return self._act(
+            key_id, owner, command, params=params, confirmation=confirmation, loaded=loaded
+        )
 
     def reset_secret(
         self,
@@ -289,12 +307,15 @@ class Lifecycle(Confirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> IssuedSecret:
         """A new secret, handed out in this answer only; the old one stops working at once."""
         secret = new_secret()
         by = self._actor(actor, owner)
         who = validation.owner(owner)
-        key = self._load(key_id, who, Action.RESET_SECRET)
+        key = self._given(loaded, key_id, who, Action.RESET_SECRET) or self._load(
+            key_id, who, Action.RESET_SECRET
+        )
         new = commands.NewSecret(
             digest=self.secret_hasher.digest(secret),
             fingerprint=self.secret_hasher.fingerprint(secret),
@@ -311,10 +332,11 @@ class Lifecycle(Confirming):
         owner: object,
         actor: object = None,
         confirmation: Confirmation | None = None,
+        loaded: ApiKey | None = None,
     ) -> ApiKey:
         """Remove for good. The record and its history stay, for audit; a sealed secret does not."""
         command = commands.Remove(self._actor(actor, owner))
-        return self._act(key_id, owner, command, confirmation=confirmation)
+        return self._act(key_id, owner, command, confirmation=confirmation, loaded=loaded)
 
     def unlock_activation(self, key_id: object, *, actor: object) -> ApiKey:
         """Operator only: clear the consecutive-failure lock. No owner check: guard the caller."""

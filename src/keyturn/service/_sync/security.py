@@ -148,19 +148,28 @@ class SecurityKeys(ServiceBase):
     # --- authorizing a call -----------------------------------------------------------------
 
     def authorize_call(
-        self, *, owner: object, call: object, params: Mapping[str, Any], answer: object = None
+        self,
+        *,
+        owner: object,
+        call: object,
+        params: Mapping[str, Any],
+        answer: object = None,
+        enrolled: bool | None = None,
     ) -> None:
         """Let the call through if the account has no security key or ``answer`` is right.
 
         Otherwise raises :class:`SecurityKeyRequired` (no answer), :class:`SecurityKeyRefused`,
-        :class:`SecurityKeyLocked` or :class:`InvalidInput` (a malformed answer).
+        :class:`SecurityKeyLocked` or :class:`InvalidInput` (a malformed answer). ``enrolled`` is
+        what the caller read about the account in this same request (a token check reads it
+        with the session): ``False`` spares asking the store again; ``None`` (unknown) or
+        ``True`` has the key read here.
         """
         who = validation.owner(owner)
         if not isinstance(call, str) or not 0 < len(call) <= MAX_CALL:
             raise InvalidInput("call", f"must be a string of 1 to {MAX_CALL} characters")
         checked = _answer(answer)
         digest = security_keys.call_digest(call, params)
-        key = self.store.get_security_key(who)
+        key = None if enrolled is False else self.store.get_security_key(who)
         if key is None:
             return
         factor, box = self._factor_ready()

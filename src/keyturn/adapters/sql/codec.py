@@ -8,10 +8,10 @@ column so that it can be dropped on delivery.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from keyturn.core.lifecycle import Action, State
 from keyturn.core.records import (
@@ -25,19 +25,10 @@ from keyturn.core.records import (
     Session,
 )
 from keyturn.core.scope import Scope
+from keyturn.core.time_rules import EPOCH, from_us, to_us
 
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_US: Final = timedelta(microseconds=1)
-
-
-def to_us(when: datetime) -> int:
-    """Microseconds since the epoch."""
-    return (when - EPOCH) // _US
-
-
-def from_us(us: int) -> datetime:
-    """The UTC datetime ``us`` microseconds after the epoch."""
-    return EPOCH + timedelta(microseconds=us)
+if TYPE_CHECKING:
+    from keyturn.core.validation import IpNetwork
 
 
 def _pending_out(p: PendingCode | None) -> dict[str, Any] | None:
@@ -67,10 +58,9 @@ def _pending_in(d: dict[str, Any] | None) -> PendingCode | None:
 
 
 def key_to_json(key: ApiKey) -> str:
-    """The whole key as JSON text."""
+    """The key as JSON text, but for its id (the row's ``id`` column holds it)."""
     return json.dumps(
         {
-            "id": key.id,
             "owner": key.owner,
             "client_id": key.client_id,
             "name": key.name,
@@ -95,16 +85,34 @@ def key_to_json(key: ApiKey) -> str:
     )
 
 
-def key_from_json(text: str) -> ApiKey:
-    """The key stored as ``text``."""
+@functools.lru_cache(maxsize=1024)
+def _scope(text: str) -> Scope:
+    """A stored scope, parsed once per distinct text (a :class:`Scope` is immutable)."""
+    return Scope.parse(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _whitelist(networks: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """A stored IP whitelist, parsed once per distinct list (networks are immutable)."""
+    return tuple(ipaddress.ip_network(n) for n in networks)
+
+
+def key_from_json(key_id: int, text: str) -> ApiKey:
+    """The key with id ``key_id`` stored as ``text``.
+
+    Decoding is on every authentication's path, so what repeats across keys (scopes,
+    whitelists) is parsed once and shared; ``benchmarks/bench.py`` measures it.
+    """
     d = json.loads(text)
+    whitelist = d["ip_whitelist"]
+    origin = d["activation_origin"]
     return ApiKey(
-        id=d["id"],
+        id=key_id,
         owner=d["owner"],
         client_id=d["client_id"],
         name=d["name"],
-        max_scope=Scope.parse(d["max_scope"]),
-        ip_whitelist=tuple(ipaddress.ip_network(n) for n in d["ip_whitelist"]),
+        max_scope=_scope(d["max_scope"]),
+        ip_whitelist=_whitelist(tuple(whitelist)) if whitelist else (),
         enabled_features=tuple(d["enabled_features"]),
         state=State(d["state"]),
         version=d["version"],
@@ -114,10 +122,10 @@ def key_from_json(text: str) -> ApiKey:
         secret_digest=d["secret_digest"],
         public_key=d["public_key"],
         sealed_secret=d.get("sealed_secret"),
-        activation_origin=State(d["activation_origin"]) if d["activation_origin"] else None,
+        activation_origin=State(origin) if origin else None,
         pending=_pending_in(d["pending"]),
         consecutive_failures=d["consecutive_failures"],
-        sends=tuple(from_us(s) for s in d["sends"]),
+        sends=tuple(from_us(s) for s in d["sends"]) if d["sends"] else (),
         generation=d.get("generation", 0),
     )
 
