@@ -47,6 +47,7 @@ RENAMES: Final = {
     "AsyncServiceBase": "ServiceBase",
     "AsyncConfirming": "Confirming",
     "AsyncLifecycle": "Lifecycle",
+    "AsyncSecrets": "Secrets",
     "AsyncCredentials": "Credentials",
     "AsyncSecurityKeys": "SecurityKeys",
     "AsyncReading": "Reading",

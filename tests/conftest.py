@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from keyturn import KeyService
+    from keyturn.adapters.postgres import PostgresKeyStore
     from keyturn.ports import KeyStore
     from keyturn.testing import ManualClock, RecordingNotifier
 
@@ -32,12 +33,39 @@ _NO_POSTGRES = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session")
+def _postgres_session_store() -> Iterator[PostgresKeyStore]:
+    """One PostgreSQL schema for the whole run: created and migrated once, dropped at the end."""
+    from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
+
+    pg = PostgresKeyStore(POSTGRES_URL, schema=f"kt_{uuid.uuid4().hex[:12]}", max_size=2)
+    yield pg
+    pg.drop_schema()
+    pg.close()
+
+
+def empty_postgres(pg: PostgresKeyStore) -> None:
+    """Delete every row of the store's tables (its schema version stays): a fresh store."""
+    with pg.pool.connection() as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s "
+            "AND tablename LIKE 'keyturn%%' AND tablename <> 'keyturn_schema'",
+            (pg.schema,),
+        ).fetchall()
+        names = ", ".join(f'"{t}"' for (t,) in tables)
+        conn.execute(f"TRUNCATE {names} RESTART IDENTITY")
+
+
 @pytest.fixture(
     name="keyturn_store",
     params=["memory", "sqlite", pytest.param("postgres", marks=_NO_POSTGRES)],
 )
 def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KeyStore]:
-    """Every service test runs on the in-memory store, a SQLite file and PostgreSQL."""
+    """Every service test runs on the in-memory store, a SQLite file and PostgreSQL.
+
+    PostgreSQL's store is the run's one schema, emptied before each test: building a schema per
+    test cost most of the service suites' time.
+    """
     if request.param == "memory":
         yield InMemoryKeyStore()
         return
@@ -46,12 +74,9 @@ def _keyturn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[K
         yield store
         store.close()
         return
-    from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
-
-    pg = PostgresKeyStore(POSTGRES_URL, schema=f"kt_{uuid.uuid4().hex[:12]}", max_size=2)
+    pg: PostgresKeyStore = request.getfixturevalue("_postgres_session_store")
+    empty_postgres(pg)
     yield pg
-    pg.drop_schema()
-    pg.close()
 
 
 @pytest.fixture(autouse=True)

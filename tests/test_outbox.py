@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from keyturn import KeyService, State
 from keyturn.crypto.sealing import CodeSeal, SealError
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
-from keyturn.testing.contract import T0, code_notice, creation, new_key
+from keyturn.testing.contract.records import T0, code_notice, creation, new_key
 
 if TYPE_CHECKING:
     from keyturn.adapters.memory import InMemoryKeyStore

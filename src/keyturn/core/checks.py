@@ -119,9 +119,12 @@ def attempts_left(key: ApiKey, policy: Policy) -> int:
     The smaller of its own tries left and the wrong codes in a row left before activation locks.
     """
     used = key.pending.attempts if key.pending else policy.max_attempts
-    by_code = policy.max_attempts - used
-    by_lock = policy.max_consecutive_failures - key.consecutive_failures
-    return max(0, min(by_code, by_lock))
+    return max(0, min(policy.max_attempts - used, failures_before_lock(key, policy)))
+
+
+def failures_before_lock(key: ApiKey, policy: Policy) -> int:
+    """Wrong codes in a row the key can still bear before activation locks."""
+    return max(0, policy.max_consecutive_failures - key.consecutive_failures)
 
 
 def next_send_at(key: ApiKey, now: datetime, policy: Policy) -> datetime:

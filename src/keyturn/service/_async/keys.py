@@ -10,12 +10,12 @@ from __future__ import annotations
 import attrs
 
 from keyturn.service._async.credentials import AsyncCredentials
-from keyturn.service._async.lifecycle import AsyncLifecycle
 from keyturn.service._async.reading import AsyncReading
+from keyturn.service._async.secrets import AsyncSecrets
 
 
 @attrs.define(kw_only=True)
-class AsyncKeyService(AsyncLifecycle, AsyncCredentials, AsyncReading):
+class AsyncKeyService(AsyncSecrets, AsyncCredentials, AsyncReading):
     """The key lifecycle, over a store, a code verifier, a notifier and a clock.
 
     ``owner`` on every method is the account acting on its own keys; a key of another owner is

@@ -12,12 +12,12 @@ from __future__ import annotations
 import attrs
 
 from keyturn.service._sync.credentials import Credentials
-from keyturn.service._sync.lifecycle import Lifecycle
 from keyturn.service._sync.reading import Reading
+from keyturn.service._sync.secrets import Secrets
 
 
 @attrs.define(kw_only=True)
-class KeyService(Lifecycle, Credentials, Reading):
+class KeyService(Secrets, Credentials, Reading):
     """The key lifecycle, over a store, a code verifier, a notifier and a clock.
 
     ``owner`` on every method is the account acting on its own keys; a key of another owner is
