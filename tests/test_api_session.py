@@ -30,7 +30,7 @@ from keyturn.testing import key_in_state
 from keyturn.testing.signing import signature_params
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from websockets.sync.client import ClientConnection
@@ -285,10 +285,11 @@ class TestSessionMethods:
         _, url = world
         before = int(time.time() * 1000)
         with connect(ws_url(url)) as ws:
-            for ask in (
+            asks: list[Callable[[str, dict[str, Any]], dict[str, Any]]] = [
                 lambda m, p: call(url, m, p),
                 lambda m, p: ws_ask(ws, m, p, 9),
-            ):
+            ]
+            for ask in asks:
                 now = ask("public/get_time", {})["result"]
                 assert before - 5_000 <= now <= int(time.time() * 1000) + 5_000
                 assert ask("public/test", {})["result"] == {"version": "2.1.1"}
@@ -339,7 +340,7 @@ class TestSessionMethods:
 
 def notifications(ws: ClientConnection, count: int) -> list[str]:
     """The types of the next ``count`` heartbeat notifications on ``ws`` (answers skipped)."""
-    kinds = []
+    kinds: list[str] = []
     while len(kinds) < count:
         message = json.loads(ws.recv(timeout=10))
         if "id" in message:
