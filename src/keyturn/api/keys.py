@@ -5,9 +5,10 @@
   ``account:read_write``. ``enable_api_key`` is the direct-enable edge.
 * ``enabled`` is true exactly when the key is ``active``; a key a person left in ``created``,
   ``secret_acknowledged`` or ``pending_2fa`` in the portal shows ``enabled: false``.
-* Idempotent as on Deribit: enabling an enabled key and disabling a disabled one answer the key
-  as it is and change nothing. The service refuses to enable an active key (its rule), so the
-  API reads the key first and answers it; no lifecycle rule is bent for it.
+* Idempotent as on Deribit: enabling an enabled key and disabling one that is not enabled
+  answer the key as it is and change nothing. The service refuses both (its rules: no edge
+  leaves ``active`` by ``enable``, none leaves ``disabled`` by ``disable``), so the API reads the
+  key first and answers it; no lifecycle rule is bent for it.
 * Deribit's security keys: while the caller's account has one enrolled, the calls Deribit
   guards (create, edit, disable, change scope, list) first answer
   ``security_key_authorization_required`` with a challenge; the same call repeated with
@@ -29,7 +30,6 @@ from keyturn.api.params import SECURITY_ANSWER, Kind, Param
 from keyturn.api.rpc import Method
 from keyturn.core import validation
 from keyturn.core.errors import SecurityKeyRequired
-from keyturn.core.lifecycle import State
 from keyturn.core.records import SecurityAnswer
 from keyturn.core.scope import Scope
 from keyturn.service import UNSET
@@ -144,16 +144,21 @@ async def edit_api_key(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 async def enable_api_key(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Enable a key directly (the caller is authorised by its token); an enabled one as it is."""
     key = await _managed(ctx, params)
-    if key.state is State.ACTIVE:
+    if key.enabled:
         return key_object(key)
     enabled = await ctx.rpc.service.enable(key.id, owner=ctx.principal.owner, actor=_actor(ctx))
     return key_object(enabled)
 
 
 async def disable_api_key(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Disable a key; its tokens and credentials fail from the next request on."""
+    """Disable a key; its tokens and credentials fail from the next request on.
+
+    A key that is not enabled is answered as it is, once the security key (if any) agrees.
+    """
     key = await _managed(ctx, params)
     await _guard(ctx, "private/disable_api_key", params)
+    if not key.enabled:
+        return key_object(key)
     disabled = await ctx.rpc.service.disable(key.id, owner=ctx.principal.owner, actor=_actor(ctx))
     return key_object(disabled)
 

@@ -16,8 +16,9 @@ string into them, so a parameter means the same over POST, GET and WebSocket:
 ``null``, or a parameter left out, is "not given": refused where a value is required, the
 method's default otherwise. A parameter of the wrong type is ``-32602 Invalid params``. What a
 value *means* (a well-formed scope, name or address) is checked by the method, not here.
-Parameters a method does not declare are passed on unchecked (JSON) or as their text (query);
-no method reads them. This module does no I/O.
+Parameters a method does not declare are passed on unchecked (JSON) or as their text (query,
+a list of texts if repeated); no method reads them. A declared single value given twice in a
+query is refused. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -140,7 +141,10 @@ def from_query(declared: Iterable[Param], pairs: Iterable[tuple[str, str]]) -> d
             out[name] = read if isinstance(read, list) else [t for t in texts if t]
             continue
         if len(texts) > 1:
-            raise _refuse(name, "is given more than once")
+            if kind is not None:
+                raise _refuse(name, "is given more than once")
+            out[name] = texts  # read by no method
+            continue
         text = texts[0]
         out[name] = text if kind in (None, Kind.STR, Kind.CODE) else _json(text)
     return out
