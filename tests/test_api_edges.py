@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
@@ -28,6 +28,8 @@ from keyturn.testing.signing import signature_header
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from starlette.types import ASGIApp
 
     from keyturn import KeyService
     from keyturn.api.asgi import Api
@@ -232,7 +234,7 @@ class TestEnvelope:
 
 def mounted(api: Api) -> Starlette:
     """A host application that mounts the API under /deribit."""
-    return Starlette(routes=[Mount("/deribit", app=api)])
+    return Starlette(routes=[Mount("/deribit", app=cast("ASGIApp", api))])
 
 
 class TestMounted:
