@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
@@ -27,7 +28,6 @@ from keyturn.testing.signing import signature_header
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from starlette.types import ASGIApp
 
@@ -283,3 +283,34 @@ def test_serve_testnet_answers_testnet_true(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("1", "1 failed"), ("", "1 skipped")])
+def test_a_skipped_api_test_fails_where_they_are_required(
+    tmp_path: Path, required: str, outcome: str
+) -> None:
+    """With KEYTURN_REQUIRE_API_TESTS=1 (CI) an API test that skips fails, saying why; else it skips."""
+    probe = tmp_path / "test_api_probe.py"
+    probe.write_text(
+        '"""A probe."""\nimport pytest\n\n\ndef test_probe():\n    pytest.skip("no server")\n'
+    )
+    env = os.environ | {
+        "KEYTURN_REQUIRE_API_TESTS": required,
+        "PYTHONPATH": str(Path(__file__).parent),
+        "COLUMNS": "400",  # the summary line in full
+    }
+    options = ["-q", "-p", "api_required", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)]
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pytest", *options, str(probe)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert outcome in done.stdout, done.stdout[-2000:]
+    if required:
+        assert "KEYTURN_REQUIRE_API_TESTS=1, but this API test was skipped: Skipped: no server" in (
+            done.stdout
+        )
