@@ -35,6 +35,7 @@ from keyturn.adapters.memory import InMemoryKeyStore
 from keyturn.adapters.notifiers import RecordingNotifier
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
+from keyturn.api.rpc import Call
 from keyturn.testing import key_in_state
 
 if TYPE_CHECKING:
@@ -112,16 +113,15 @@ async def access_log(
                     "client_secret": issued.client_secret,
                 },
             },
-            None,
-            "127.0.0.1",
+            Call("127.0.0.1"),
         )
-        tokens[owner] = "Bearer " + login["result"]["access_token"]
+        tokens[owner] = Call("127.0.0.1", "Bearer " + login["result"]["access_token"])
     request = {"method": "private/get_access_log", "params": {"count": 10}}
 
     def timed(owner: str) -> Callable[[], Awaitable[float]]:
         async def run() -> float:
             start = time.perf_counter()
-            answer = await rpc.handle(request, tokens[owner], "127.0.0.1")
+            answer = await rpc.handle(request, tokens[owner])
             assert "result" in answer, answer
             return (time.perf_counter() - start) * 1e6
 
@@ -150,7 +150,7 @@ async def auth_timing(
         }
 
         async def run() -> float:
-            answer = await rpc.handle(request, None, "127.0.0.1")
+            answer = await rpc.handle(request, Call("127.0.0.1"))
             assert answer["error"]["code"] == 13004, answer
             return float(answer["usDiff"])
 

@@ -29,9 +29,10 @@ from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from keyturn import KeyService
+    from keyturn.api.asgi import Api
     from keyturn.ports import Clock
 
 SCHEMA_FILE = Path(__file__).parent / "data/deribit/deribit_api_v2_api_keys.json"
@@ -64,11 +65,16 @@ def serving(
     forwarded_allow_ips: str | None = None,
     clock: Clock | None = None,
     body_timeout: float = 10.0,
+    heartbeat_time_scale: float = 1.0,
+    mount: Callable[[Api], Any] | None = None,
 ) -> Iterator[tuple[KeyService, str]]:
     """The API (async service) on a SQLite file and a free port; a sync service on the file.
 
     The sync service plays the portal: it makes and activates keys the API then manages, and
     enrolls security keys. Both read ``clock`` (the system clock by default).
+    ``heartbeat_time_scale`` shrinks WebSocket heartbeat intervals (0.01: 10 s last 0.1 s);
+    ``mount`` wraps the API in another ASGI app (a Starlette app mounting it under a prefix).
+    Serving the same ``path`` twice at once runs two workers of one deployment.
     """
     store = SQLiteKeyStore(path / "keys.db", synchronous="OFF")
     box, notifier = SecretBox.generate(), RecordingNotifier()
@@ -91,8 +97,9 @@ def serving(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = wiring.build_api(served, MASTER)
-    app.body_timeout = body_timeout
+    api = wiring.build_api(served, MASTER)
+    api.body_timeout, api.heartbeat_time_scale = body_timeout, heartbeat_time_scale
+    app = api if mount is None else mount(api)
     server = uvicorn.Server(
         api_server.config(app, host="127.0.0.1", port=port, forwarded_allow_ips=forwarded_allow_ips)
     )
@@ -141,7 +148,20 @@ def login(url: str, client_id: str, secret: str, scope: str | None = None) -> st
 
 
 def ws_ask(ws: Any, method: str, params: dict[str, Any], rid: int) -> dict[str, Any]:
-    """Send one JSON-RPC request on a WebSocket and return the decoded answer."""
+    """Send one JSON-RPC request on a WebSocket and return its answer (anything else skipped)."""
     ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
-    answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
-    return answer
+    while True:
+        answer: dict[str, Any] = json.loads(ws.recv(timeout=10))
+        if answer.get("method") != "heartbeat" and answer.get("id", rid) == rid:
+            return answer
+
+
+def ws_url(url: str) -> str:
+    """The API's WebSocket URL on the server at ``url``."""
+    return url.replace("http://", "ws://") + "/ws/api/v2"
+
+
+def credentials(client_id: str, secret: str, **more: str) -> dict[str, str]:
+    """public/auth's parameters for client credentials (and ``more``, e.g. ``scope``)."""
+    grant = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    return grant | more

@@ -66,7 +66,9 @@ class TestAuth:
             },
         )
         assert_valid(answer, "public_auth_response")
-        assert answer["result"]["scope"] == "account:read_write trade:read wallet:none"
+        assert answer["result"]["scope"] == (
+            "account:read_write connection mainaccount trade:read wallet:none"
+        )
         again = call(
             url,
             "public/auth",
@@ -389,7 +391,7 @@ class TestSignatures:
         assert key["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
         auth = call(url, "public/auth", signature_params(key["client_id"], private))
         assert_valid(auth, "public_auth_response")
-        assert auth["result"]["scope"] == "trade:read"
+        assert auth["result"]["scope"] == "connection mainaccount trade:read"
         uri = "/api/v2/private/list_api_keys"
         header = signature_header(key["client_id"], private, method="GET", uri=uri)
         listed = httpx.get(url + uri, headers={"Authorization": header}).json()

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from keyturn.core.records import ApiKey
+    from keyturn.core.records import ApiKey, Notification
     from keyturn.ports import KeyStore
 
 POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
@@ -246,8 +246,17 @@ def test_no_lost_updates(spec: Spec) -> None:
     store.close()
 
 
+class _SlowNotifier(RecordingNotifier):
+    """Takes a while to deliver, as a mail server does: a kill often lands mid-delivery."""
+
+    def deliver(self, notification: Notification) -> None:
+        """Wait 20 ms, then record."""
+        time.sleep(0.02)
+        super().deliver(notification)
+
+
 def _crash_worker(spec: Spec, ready: Any, seed: int) -> None:
-    notifier = RecordingNotifier()
+    notifier = _SlowNotifier()
     service = service_for(spec, Policy(direct_enable=True), notifier=notifier)
     rng = random.Random(seed)
     owners = [f"owner{seed}_{i}" for i in range(3)]

@@ -135,3 +135,29 @@ def test_api_calls_read_once_per_need(tmp_path: Path) -> None:
         listed = call(url, "private/list_api_keys", token=token)
         assert "result" in listed, listed
         assert seen.take() == ["SELECT", "SELECT"]
+
+
+def test_an_api_change_reads_the_key_once(tmp_path: Path) -> None:
+    """Over HTTP, disabling a key reads the session and the key once each, then one transaction."""
+    with serving(tmp_path) as (service, url):
+        client_id, secret = portal_key(service)
+        token = login(url, client_id, secret)
+        other = key_in_state(
+            service, State.ACTIVE, owner="acct1", name="other", max_scope="trade:read"
+        ).key
+        store = service.store
+        assert isinstance(store, SQLiteKeyStore)
+        seen = Statements()
+        store.watch(seen)
+        answer = call(url, "private/disable_api_key", {"id": other.id}, token=token)
+        assert answer.get("result", {}).get("enabled") is False, answer
+        assert seen.take() == [
+            "SELECT",  # the session, its key and the security-key flag
+            "SELECT",  # the key to disable (its scope is checked against the caller's)
+            "BEGIN",
+            "UPDATE",
+            "INSERT",
+            "INSERT",
+            "COMMIT",
+            "UPDATE",  # the inline relay marks the notice delivered
+        ]

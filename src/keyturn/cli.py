@@ -464,7 +464,8 @@ def _cmd_serve(app: _App) -> None:
             mailbox=mailbox,
             sends_codes=mailbox is not None or chosen is not None,
         )
-        site = build_site(api=wiring.build_api(api_service, master_key), portal=portal)
+        api = wiring.build_api(api_service, master_key, testnet=args.testnet)
+        site = build_site(api=api, portal=portal)
         config = server.config(
             site,
             host=args.host,
@@ -710,6 +711,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --dev on a --host that is not a loopback address: serve the mailbox, and "
         "every account's codes in it, to whoever reaches the server (refused otherwise)",
+    )
+    sv.add_argument(
+        "--testnet",
+        action="store_true",
+        help="answer testnet: true in every API answer (a server for trying clients out)",
     )
     sv.set_defaults(run=_cmd_serve)
     rk = add("rotate-server-key", "seal client secrets under a new key; --finish retires old")

@@ -279,8 +279,11 @@ API_POLICY: Final = Policy(direct_enable=True, edit_deactivates=False)
 def build_api(service: AsyncKeyService, master_key: bytes, *, testnet: bool = False) -> Api:
     """The ASGI application serving the Deribit-compatible API over ``service``."""
     from keyturn.api.asgi import Api  # noqa: PLC0415
+    from keyturn.api.methods import METHODS  # noqa: PLC0415
     from keyturn.api.rpc import Rpc  # noqa: PLC0415
     from keyturn.api.tokens import Tokens  # noqa: PLC0415
 
     tokens = Tokens(key=derive(master_key, "tokens"), store=service.store)
-    return Api(Rpc(service=service, tokens=tokens, testnet=testnet))
+    rpc = Rpc(service=service, tokens=tokens, testnet=testnet)
+    rpc.serve(METHODS)
+    return Api(rpc)

@@ -1,12 +1,13 @@
-"""The API as an ASGI application: JSON-RPC over HTTP, as Deribit serves it.
+"""The API as an ASGI application: JSON-RPC over HTTP and WebSocket, as Deribit serves it.
 
-* ``GET /api/v2/{public,private}/<method>?<params>``: parameters from the query string (a value
-  that reads as JSON, such as ``5``, ``true`` or ``["a"]``, is taken as that JSON value).
+* ``GET /api/v2/{public,private}/<method>?<params>``: parameters from the query string, read by
+  the method's declared types (:mod:`keyturn.api.params`).
 * ``POST /api/v2/{public,private}/<method>``: a JSON-RPC body (its ``method`` may be left out).
 * ``POST /api/v2``: a JSON-RPC body naming its method.
-* ``/ws/api/v2``: JSON-RPC over WebSocket, one request per text message; a successful
-  ``public/auth`` on the connection authenticates the calls after it.
+* ``/ws/api/v2``: JSON-RPC over WebSocket (:mod:`keyturn.api.websocket`).
 
+Paths are read below the ASGI ``root_path``, so the app works mounted under a prefix (Starlette's
+``Mount``, FastAPI's ``mount``, uvicorn's ``--root-path``), and a trailing slash is ignored.
 Answers are JSON in Deribit's envelope, whatever went wrong: HTTP 200 with ``result``, 400 with
 ``error`` (Deribit's codes; 404 for a path that names no method). Anything unexpected is logged
 and answered ``-32603`` (400), and a WebSocket stays open. Plain ASGI, no framework: run it with
@@ -24,9 +25,9 @@ from urllib.parse import parse_qsl
 import attrs
 
 from keyturn import signatures
-from keyturn.api import errors
+from keyturn.api import errors, websocket
 from keyturn.api.errors import RpcError
-from keyturn.api.rpc import now_us
+from keyturn.api.rpc import Call, now_us
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -41,23 +42,17 @@ WS_PATH: Final = "/ws/api/v2"
 _METHOD_PATH: Final = re.compile(r"/api/v2/((?:public|private)/[a-z_]{1,64})")
 
 
-def _query_params(query: bytes) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, raw in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        try:
-            params[name] = json.loads(raw)
-        except (ValueError, RecursionError):
-            params[name] = raw
-    return params
+def route(scope: dict[str, Any]) -> str:
+    """The request's path below the app's ``root_path``, without a trailing slash."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        path = path[len(root) :]
+    return path.rstrip("/") if len(path) > 1 else path
 
 
-def _access_token(request: object, answer: dict[str, Any]) -> str | None:
-    """The access token a successful ``public/auth`` answered with, if this was one."""
-    if not isinstance(request, dict) or request.get("method") != "public/auth":
-        return None
-    result = answer.get("result")
-    token = result.get("access_token") if isinstance(result, dict) else None
-    return token if isinstance(token, str) else None
+def _peer(scope: dict[str, Any]) -> str:
+    return (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (an unknown peer)
 
 
 class _Refused(Exception):  # noqa: N818 (a refusal, not an error of ours)
@@ -70,10 +65,15 @@ class _Refused(Exception):  # noqa: N818 (a refusal, not an error of ours)
 
 @attrs.define
 class Api:
-    """The ASGI callable. ``body_timeout``: seconds a request body may take to arrive."""
+    """The ASGI callable.
+
+    ``body_timeout``: seconds a request body may take to arrive. ``heartbeat_time_scale``: real
+    seconds per second of a WebSocket heartbeat interval (1; tests shrink it).
+    """
 
     rpc: Rpc
     body_timeout: float = 10.0
+    heartbeat_time_scale: float = 1.0
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         """Serve one connection."""
@@ -105,7 +105,6 @@ class Api:
         self, scope: dict[str, Any], receive: Receive, us_in: int
     ) -> tuple[int, dict[str, Any]]:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
         try:
             request, body = await self._request(scope, receive)
         except _Refused as e:
@@ -119,57 +118,39 @@ class Api:
             signed = signatures.request_data(
                 scope["method"], uri + (f"?{query}" if query else ""), body
             )
-        answer = await self.rpc.handle(request, authorization, client_ip, signed, us_in=us_in)
+        call = Call(_peer(scope), authorization, signed)
+        answer = await self.rpc.handle(request, call, us_in=us_in)
         return (400 if "error" in answer else 200), answer
 
     async def _websocket(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        """JSON-RPC over one WebSocket: a successful ``public/auth`` authenticates the connection.
-
-        Each text message is one request and gets one answer. A token that expires, or whose
-        key is disabled, fails the next call (13009), as over HTTP.
-        """
+        """Accept a WebSocket on the API's path (close any other at once) and serve it."""
         if (await receive())["type"] != "websocket.connect":
             return
-        if scope["path"] != WS_PATH:
+        if route(scope) != WS_PATH:
             await send({"type": "websocket.close", "code": 1008})
             return
         await send({"type": "websocket.accept"})
-        client_ip = (scope.get("client") or ("0.0.0.0", 0))[0]  # noqa: S104 (unknown peer)
-        authorization: str | None = None
-        while (message := await receive())["type"] == "websocket.receive":
-            us_in = now_us()
-            try:
-                answer, authorization = await self._message(
-                    message.get("text"), authorization, client_ip, us_in
-                )
-            except Exception as e:  # noqa: BLE001 (one bad message must not end the connection)
-                answer = self.rpc.fail(e, us_in=us_in)
-            await send({"type": "websocket.send", "text": json.dumps(answer)})
-
-    async def _message(
-        self, text: str | None, authorization: str | None, client_ip: str, us_in: int
-    ) -> tuple[dict[str, Any], str | None]:
-        """The answer to one WebSocket message, and the connection's credential after it."""
-        if text is None or len(text) > MAX_BODY:
-            return self.rpc.refuse(RpcError(errors.INVALID_REQUEST), us_in=us_in), authorization
-        try:
-            request = json.loads(text)
-        except (ValueError, RecursionError):  # nesting too deep is malformed too
-            return self.rpc.refuse(RpcError(errors.PARSE_ERROR), us_in=us_in), authorization
-        answer = await self.rpc.handle(request, authorization, client_ip, us_in=us_in)
-        token = _access_token(request, answer)
-        return answer, authorization if token is None else f"Bearer {token}"
+        await websocket.serve(
+            self.rpc,
+            receive,
+            send,
+            client_ip=_peer(scope),
+            max_message=MAX_BODY,
+            time_scale=self.heartbeat_time_scale,
+        )
 
     async def _request(self, scope: dict[str, Any], receive: Receive) -> tuple[Any, str]:
         """The JSON-RPC request an HTTP request carries, and its body as text (or _Refused)."""
-        path, verb = scope["path"], scope["method"]
+        path, verb = route(scope), scope["method"]
         match = _METHOD_PATH.fullmatch(path)
         if verb == "GET" and match:
-            request = {
-                "jsonrpc": "2.0",
-                "method": match.group(1),
-                "params": _query_params(scope.get("query_string", b"")),
-            }
+            query = scope.get("query_string", b"").decode("latin-1")
+            pairs = parse_qsl(query, keep_blank_values=True)
+            try:
+                params = self.rpc.query_params(match.group(1), pairs)
+            except RpcError as e:
+                raise _Refused(e) from None
+            request = {"jsonrpc": "2.0", "method": match.group(1), "params": params}
             return request, ""
         if verb != "POST" or not (match or path == "/api/v2"):
             raise _Refused(RpcError(errors.METHOD_NOT_FOUND))

@@ -147,10 +147,11 @@ class AsyncKeyStore(Protocol):
         ...
 
     async def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
-        """Record a new API session (a token family).
+        """Record an API session (a token family), replacing any session of the same id.
 
         In the same step the store forgets the key's ended or expired sessions, and ends the
-        oldest of its live ones beyond ``max_per_key``.
+        oldest of its live ones beyond ``max_per_key``. Replacing is how a named session starts
+        again: the old row, and so every token issued under it, is gone.
         """
         ...
 

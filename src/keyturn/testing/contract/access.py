@@ -94,6 +94,23 @@ class AccessContract:
         assert loaded is not None
         assert not loaded.security_key
 
+    def test_a_session_started_again_replaces_the_old_one(self, store: KeyStore) -> None:
+        """Starting a session whose id exists replaces it, ended or live: its old row is gone."""
+        key = store.insert(creation(new_key()), max_live_per_owner=8)
+        first = new_session(key.id)
+        store.start_session(first, max_per_key=16, now=T0)
+        store.end_session(first.id, T0)
+        again = attrs.evolve(first, refresh_id="r2", created_at=T0 + timedelta(seconds=1))
+        store.start_session(again, max_per_key=16, now=T0 + timedelta(seconds=1))
+        loaded = store.load_session(first.id)
+        assert loaded is not None
+        assert loaded.session == again
+        live = attrs.evolve(again, refresh_id="r3", created_at=T0 + timedelta(seconds=2))
+        store.start_session(live, max_per_key=16, now=T0 + timedelta(seconds=2))
+        loaded = store.load_session(first.id)
+        assert loaded is not None
+        assert loaded.session == live
+
     def test_rotating_a_refresh_id_is_a_compare_and_swap(self, store: KeyStore) -> None:
         """Only the live refresh id rotates, once; a stale id or an ended session changes none."""
         key = store.insert(creation(new_key()), max_live_per_owner=8)

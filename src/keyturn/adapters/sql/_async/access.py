@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from keyturn.core.records import SecurityKey, Session
 
 _SESSION_COLUMNS = "id, key_id, generation, refresh_id, created_at, expires_at, ended_at"
+_START_SESSION = (
+    f"INSERT INTO keyturn_sessions ({_SESSION_COLUMNS}) "  # noqa: S608 (constants only)
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS.split(", ")[1:])
+)
 _LOAD_SESSION = (
     "SELECT k.data, "  # noqa: S608 (constants only)
     + ", ".join(f"s.{c}" for c in _SESSION_COLUMNS.split(", "))
@@ -37,14 +42,10 @@ class AsyncAccessTables(AsyncSqlBase):
     # --- sessions ---------------------------------------------------------------------------
 
     async def start_session(self, session: Session, *, max_per_key: int, now: datetime) -> None:
-        """Record a new session; forget the key's dead ones and those beyond the newest cap."""
+        """Record a session (replacing one of its id); forget the key's dead and surplus ones."""
         t = to_us(now)
         async with self._transaction() as tx:
-            await tx.run(
-                f"INSERT INTO keyturn_sessions ({_SESSION_COLUMNS}) "  # noqa: S608 (constants only)
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                codec.session_row(session),
-            )
+            await tx.run(_START_SESSION, codec.session_row(session))
             await tx.run(
                 "DELETE FROM keyturn_sessions WHERE key_id = ? AND (ended_at IS NOT NULL "
                 "OR expires_at <= ? OR id NOT IN (SELECT id FROM keyturn_sessions "
