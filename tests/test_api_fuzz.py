@@ -42,7 +42,7 @@ from keyturn.adapters.to_async import AsyncNotifierAdapter, AsyncStore
 from keyturn.api import server as api_server
 from keyturn.api.asgi import MAX_BODY
 from keyturn.crypto.sealing import SecretBox
-from keyturn.signatures import HEADER_SCHEME, hmac_signature, request_data, string_to_sign
+from keyturn.crypto.signatures import HEADER_SCHEME, hmac_signature, request_data, string_to_sign
 from keyturn.testing import RecordingNotifier, key_in_state
 from keyturn.testing.signing import now_ms
 

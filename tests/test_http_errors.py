@@ -10,7 +10,7 @@ import pytest
 import keyturn
 from keyturn.core import errors
 from keyturn.crypto.sealing import SealError
-from keyturn.http_errors import RULES, http_error, wait_text
+from keyturn.web.http_errors import RULES, http_error, wait_text
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

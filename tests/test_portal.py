@@ -929,8 +929,8 @@ def test_portal_uses_only_public_modules() -> None:
     """The portal imports keyturn only through its public modules, as an embedder would."""
     public = {
         "keyturn",
-        "keyturn.views",
-        "keyturn.http_errors",
+        "keyturn.web.views",
+        "keyturn.web.http_errors",
         "keyturn.wiring",
         "keyturn.service",
         "keyturn.ports",

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from structlog.testing import capture_logs
 
-from keyturn import AuthenticationFailed, InvalidInput, State, signatures
+from keyturn import AuthenticationFailed, InvalidInput, State
+from keyturn.crypto import signatures
 from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import key_in_state, make_service
 from keyturn.testing.signing import (

@@ -9,7 +9,7 @@ import pytest
 
 from keyturn import Action, ActionNotAllowed, ConfirmationRequired, InvalidInput, Policy, State
 from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
-from keyturn.views import (
+from keyturn.web.views import (
     challenge_view,
     code_view,
     edit_preview,

@@ -24,10 +24,10 @@ from urllib.parse import parse_qsl
 
 import attrs
 
-from keyturn import signatures
 from keyturn.api import errors, websocket
 from keyturn.api.errors import RpcError
 from keyturn.api.rpc import Call, now_us
+from keyturn.crypto import signatures
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from keyturn import signatures
 from keyturn.api import errors, scopes
 from keyturn.api.errors import RpcError
 from keyturn.api.params import Kind, Param
 from keyturn.api.rpc import Method
 from keyturn.core import validation
 from keyturn.core.errors import AuthenticationFailed
+from keyturn.crypto import signatures
 
 if TYPE_CHECKING:
     from keyturn.api.rpc import Context

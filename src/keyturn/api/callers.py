@@ -21,11 +21,11 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
-from keyturn import signatures
 from keyturn.api import errors
 from keyturn.api.errors import RpcError
 from keyturn.core import validation
 from keyturn.core.errors import AuthenticationFailed
+from keyturn.crypto import signatures
 from keyturn.service._async.credentials import MAX_CREDENTIAL_LENGTH
 
 if TYPE_CHECKING:

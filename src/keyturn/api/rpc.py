@@ -59,7 +59,7 @@ class Call:
     """Where a request came from and what it carries besides its parameters.
 
     Over HTTP: the ``Authorization`` header and, with a signature header, what it signs (method,
-    URI and body; :func:`keyturn.signatures.request_data`). Over WebSocket: the connection.
+    URI and body; :func:`keyturn.crypto.signatures.request_data`). Over WebSocket: the connection.
     """
 
     client_ip: str

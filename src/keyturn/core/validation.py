@@ -197,7 +197,7 @@ def public_key(value: object) -> tuple[str, str] | None:
         raise InvalidInput("public_key", "the PEM body is too short to be a public key")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     pem = "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
-    from keyturn.signatures import load_public_key  # noqa: PLC0415 (cryptography only when used)
+    from keyturn.crypto.signatures import load_public_key  # noqa: PLC0415 (cryptography only when used)
 
     load_public_key(pem)
     return pem, hashlib.md5(der, usedforsecurity=False).hexdigest()

@@ -22,9 +22,9 @@ from keyturn import (
     SendLimitReached,
     State,
 )
-from keyturn.http_errors import wait_text
 from keyturn.portal.confirm import CODE_REFUSALS
-from keyturn.views import next_send_at, seconds_until
+from keyturn.web.http_errors import wait_text
+from keyturn.web.views import next_send_at, seconds_until
 
 if TYPE_CHECKING:
     from starlette.responses import Response

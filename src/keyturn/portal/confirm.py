@@ -23,10 +23,10 @@ from keyturn import (
     InvalidInput,
     SendLimitReached,
 )
-from keyturn.http_errors import wait_text
 from keyturn.portal.forms import carried
 from keyturn.portal.web import ShowPage
-from keyturn.views import challenge_view, seconds_until
+from keyturn.web.http_errors import wait_text
+from keyturn.web.views import challenge_view, seconds_until
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -12,8 +12,8 @@ import secrets
 from typing import TYPE_CHECKING, Final
 
 from keyturn import InvalidInput
-from keyturn.views import RESOURCES as SCOPE_RESOURCES
-from keyturn.views import scope_view
+from keyturn.web.views import RESOURCES as SCOPE_RESOURCES
+from keyturn.web.views import scope_view
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

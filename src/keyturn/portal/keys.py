@@ -4,7 +4,7 @@ The list, Create (confirmed by a code), the "Activate API Key" step that shows t
 the two-factor pop-up, the success pop-up, Activate on an inactive key, Deactivate, Edit (with
 its warning), Remove (with a code when the policy asks) and each key's history. Every change goes
 through the async service; a refusal is shown in the dialog it came from, in the words of
-:func:`keyturn.http_errors.http_error`.
+:func:`keyturn.web.http_errors.http_error`.
 
 The activation steps are in :mod:`keyturn.portal.activation`. No lifecycle rule is decided
 here: the service decides, and the pages show its answers.
@@ -30,7 +30,7 @@ from keyturn.portal.forms import (
     new_form_id,
     prefilled,
 )
-from keyturn.views import (
+from keyturn.web.views import (
     edit_preview,
     history_view,
     issued_view,

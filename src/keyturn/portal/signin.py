@@ -30,7 +30,7 @@ from keyturn import (
     NotificationKind,
     SendLimitReached,
 )
-from keyturn.views import seconds_until
+from keyturn.web.views import seconds_until
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -3,7 +3,7 @@
 Every endpoint runs through :meth:`Portal.endpoint`: it loads the signed cookie, asks who the
 account is (the host application's ``account_of``, or the reference sign-in), refuses a POST
 whose CSRF token is wrong before anything else happens, turns any keyturn error the handler did
-not handle into a page with the status :func:`keyturn.http_errors.http_error` gives. The
+not handle into a page with the status :func:`keyturn.web.http_errors.http_error` gives. The
 security headers and the body limits are :mod:`keyturn.portal.guard`'s, around the whole
 application. No lifecycle rule lives here.
 """
@@ -22,9 +22,9 @@ from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from keyturn import CodeExpired, KeyturnError
-from keyturn.http_errors import http_error, wait_text
 from keyturn.portal.session import CSRF_FIELD, Session, Sessions
-from keyturn.views import key_view
+from keyturn.web.http_errors import http_error, wait_text
+from keyturn.web.views import key_view
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from keyturn import ApiKey
-    from keyturn.http_errors import HttpError
     from keyturn.portal.mailbox import DevMailbox
     from keyturn.portal.signin import SignInCodes
     from keyturn.service import AsyncKeyService
+    from keyturn.web.http_errors import HttpError
 
     AccountOf = Callable[[Request], str | Awaitable[str | None] | None]
     Handler = Callable[["Ctx"], Awaitable[Response]]

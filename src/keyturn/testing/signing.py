@@ -1,7 +1,7 @@
 """What a client does to sign, for tests of code that embeds keyturn's API.
 
 These build Deribit's signature credentials the way a client following Deribit's documentation
-would (see :mod:`keyturn.signatures` for the rules): an HMAC header or ``client_signature``
+would (see :mod:`keyturn.crypto.signatures` for the rules): an HMAC header or ``client_signature``
 parameters from a secret, or an Ed25519/RSA signature from a private key. Keys generated here are
 throwaway test keys.
 """
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from keyturn.crypto.hashing import new_token
-from keyturn.signatures import HEADER_SCHEME, hmac_signature, request_data, string_to_sign
+from keyturn.crypto.signatures import HEADER_SCHEME, hmac_signature, request_data, string_to_sign
 
 if TYPE_CHECKING:
     PrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey

@@ -2,9 +2,10 @@
 
 No cache: a key disabled a moment ago fails on the next call, on every worker. A secret is
 compared as a keyed digest in constant time, and an unknown client id costs the same digest as a
-known one. A signature (:mod:`keyturn.signatures`) is checked against the key's public key, or
-against an HMAC under its secret opened from its sealed copy; its timestamp must be in the window
-and its nonce unused (the store records it atomically, so two workers never both accept one).
+known one. A signature (:mod:`keyturn.crypto.signatures`) is checked against the key's public
+key, or against an HMAC under its secret opened from its sealed copy; its timestamp must be in
+the window and its nonce unused (the store records it atomically, so two workers never both
+accept one).
 Every refusal, a malformed credential included, is :class:`AuthenticationFailed` with one
 message; the reason goes only to the error's ``reason`` and the log. Whether the key may
 authenticate is the core's one rule (:func:`keyturn.core.credentials.refusal`). Async source of a
@@ -15,16 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, NoReturn
 
-from keyturn import signatures
 from keyturn.core import validation
 from keyturn.core.credentials import principal_of, refusal
 from keyturn.core.errors import AuthenticationFailed, InvalidInput
+from keyturn.crypto import signatures
 from keyturn.crypto.sealing import SealError
 from keyturn.service._async.security import AsyncSecurityKeys
 
 if TYPE_CHECKING:
     from keyturn.core.records import ApiKey, Principal
-    from keyturn.signatures import SignedRequest
+    from keyturn.crypto.signatures import SignedRequest
 
 MAX_CREDENTIAL_LENGTH: Final = 256
 _DUMMY_DIGEST: Final = "0" * 64
@@ -67,7 +68,7 @@ class AsyncCredentials(AsyncSecurityKeys):
     async def authenticate_signature(
         self, signed: SignedRequest, *, source_ip: object
     ) -> Principal:
-        """Check a signed request (:mod:`keyturn.signatures`): signature, window, nonce, state.
+        """Check a signed request (:mod:`~keyturn.crypto.signatures`): signature, window, nonce.
 
         The signature must match, its timestamp be within the window of the clock, and its
         nonce (the signature itself when the nonce is empty) not have been used before. A key

@@ -24,7 +24,7 @@ import attrs
 
 from keyturn.core import errors
 from keyturn.core.lifecycle import State
-from keyturn.views import STATE_LABELS, iso, seconds_until
+from keyturn.web.views import STATE_LABELS, iso, seconds_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
