@@ -585,22 +585,36 @@ class TestActivation:
     def test_closing_the_dialog_keeps_the_resend_wait(
         self, signed_in: Person, service: AsyncKeyService, clock: ManualClock
     ) -> None:
-        """Closing the pop-up is ACTIVATE LATER; Activate again waits out the two minutes."""
+        """Closing the pop-up is ACTIVATE LATER; Activate within 2:00 reopens it on the same code."""
         self._pending(signed_in)
+        first = signed_in.code()
         signed_in.post("/keys/1/cancel")
         assert [k.state for k in _keys(signed_in, service)] == [State.SECRET_ACKNOWLEDGED]
         clock.advance(60)
         signed_in.get("/keys/1/activate")
-        assert "A new code can be sent in" in signed_in.page.text
+        assert "A new code can be sent in" not in signed_in.page.text
         sent = len(signed_in.mailbox.messages)
         signed_in.post("/keys/1/activate")
-        assert signed_in.page.status_code == 429
-        assert signed_in.alert == "A new code can be sent in 1:00."
+        assert signed_in.page.url.path == "/keys/1/verify"
         assert len(signed_in.mailbox.messages) == sent
-        clock.advance(60)
+        signed_in.post("/keys/1/verify", code=first)
+        assert [k.state for k in _keys(signed_in, service)] == [State.ACTIVE]
+
+    def test_activate_after_the_wait_sends_a_new_code(
+        self, signed_in: Person, service: AsyncKeyService, clock: ManualClock
+    ) -> None:
+        """After Activate Later and 2:00, Activate sends a new code, and only the new one works."""
+        self._pending(signed_in)
+        first = signed_in.code()
+        signed_in.post("/keys/1/cancel")
+        clock.advance(120)
+        sent = len(signed_in.mailbox.messages)
         signed_in.post("/keys/1/activate")
         assert signed_in.page.url.path == "/keys/1/verify"
         assert len(signed_in.mailbox.messages) == sent + 1
+        assert signed_in.code() != first
+        signed_in.post("/keys/1/verify", code=signed_in.code())
+        assert [k.state for k in _keys(signed_in, service)] == [State.ACTIVE]
 
     def test_activate_on_a_pending_key_reopens_its_dialog(
         self, signed_in: Person, mailbox: DevMailbox

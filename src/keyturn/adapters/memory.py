@@ -223,6 +223,14 @@ class InMemoryKeyStore:
         """The challenge with this id, or ``None``."""
         return self._challenges.get(challenge_id)
 
+    def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:
+        """The owner's challenges whose code was sent after ``since``, oldest first."""
+        with self._lock:
+            mine = [
+                c for c in self._challenges.values() if c.owner == owner and c.code.sent_at > since
+            ]
+        return sorted(mine, key=lambda c: c.code.sent_at)
+
     def save_challenge(self, challenge: Challenge) -> None:
         """Store a challenge one version above the stored one."""
         with self._lock:

@@ -109,6 +109,10 @@ class AsyncStore:
         """The wrapped store's answer."""
         return await self._read(self.store.get_challenge, challenge_id)
 
+    async def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:
+        """The wrapped store's answer."""
+        return await self._read(self.store.recent_challenges, owner, since=since)
+
     async def load_session(self, session_id: str) -> LoadedSession | None:
         """The wrapped store's answer."""
         return await self._read(self.store.load_session, session_id)

@@ -167,7 +167,9 @@ class CodeAttemptsExhausted(CodeError):  # noqa: N818
 class ResendTooEarly(CodeError):  # noqa: N818
     """A new code was asked for before "resend" opens. ``available_at`` says when it does."""
 
-    def __init__(self, *, key_id: int, state: str, action: str, available_at: datetime) -> None:
+    def __init__(
+        self, *, key_id: int | None, state: str | None, action: str, available_at: datetime
+    ) -> None:
         super().__init__(
             f"a new code can be requested from {available_at.isoformat()}",
             key_id=key_id,
@@ -214,7 +216,13 @@ class ConfirmationRequired(KeyturnError):  # noqa: N818 (an answer to act on, no
     """
 
     def __init__(
-        self, *, challenge_id: str, expires_at: datetime, action: str, key_id: int | None
+        self,
+        *,
+        challenge_id: str,
+        expires_at: datetime,
+        action: str,
+        key_id: int | None,
+        resend_at: datetime | None = None,
     ) -> None:
         super().__init__(
             f"{action!r} must be confirmed: a code was sent; repeat the request with "
@@ -224,6 +232,8 @@ class ConfirmationRequired(KeyturnError):  # noqa: N818 (an answer to act on, no
         )
         self.challenge_id = challenge_id
         self.expires_at = expires_at
+        #: When a new code can be asked for this request (``None``: not said).
+        self.resend_at = resend_at
 
 
 class ChallengeInvalid(CodeError):  # noqa: N818

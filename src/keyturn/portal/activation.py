@@ -3,9 +3,8 @@
 "I have saved the API secret" with ACTIVATE or ACTIVATE LATER; Activate on an inactive key (its
 details, and the checkbox again for a key never acknowledged); the code dialog with its
 countdowns, Resend and the success pop-up; closing it is ACTIVATE LATER (``cancel_activation``).
-One rule of the seed that the service does not keep is kept here: a code goes out no sooner
-than ``resend_after`` after the last one even when the dialog was closed and opened again (the
-key's ``sends`` say when that was). Every other rule is the service's; these pages show its
+Every rule is the service's (ACTIVATE before the resend wait is over reopens the dialog on the
+code already sent; a new code waits for the resend wait and the send cap); these pages show its
 answers.
 """
 
@@ -23,8 +22,7 @@ from keyturn import (
     State,
 )
 from keyturn.portal.confirm import CODE_REFUSALS
-from keyturn.web.http_errors import wait_text
-from keyturn.web.views import next_send_at, seconds_until
+from keyturn.web.views import activation_wait
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -50,19 +48,6 @@ async def saved(ctx: Ctx) -> Response:
     return ctx.redirect("/")
 
 
-def _activation_wait(ctx: Ctx, key: ApiKey) -> int:
-    """Seconds before a code may be sent for ``key``.
-
-    The service's limits, and the seed's wait of ``resend_after`` after the last code even if
-    its dialog was closed meanwhile (the service lets a new request send at once).
-    """
-    policy = ctx.service.policy
-    at = next_send_at(key, now=ctx.now, policy=policy)
-    if key.sends:
-        at = max(at, key.sends[-1] + policy.resend_after)
-    return seconds_until(at, ctx.now)
-
-
 async def _activate_dialog(
     ctx: Ctx, key: ApiKey, *, status: int = 200, error: str | None = None
 ) -> Response:
@@ -70,7 +55,7 @@ async def _activate_dialog(
         "activate.html",
         status=status,
         key=ctx.view(key),
-        wait=_activation_wait(ctx, key),
+        wait=activation_wait(key, now=ctx.now, policy=ctx.service.policy),
         needs_saved=key.state is State.CREATED,
         locked=key.consecutive_failures >= ctx.service.policy.max_consecutive_failures,
         error=error,
@@ -78,9 +63,7 @@ async def _activate_dialog(
 
 
 async def _send_activation(ctx: Ctx, key: ApiKey) -> Response:
-    if wait := _activation_wait(ctx, key):
-        error = f"A new code can be sent in {wait_text(wait)}."
-        return await _activate_dialog(ctx, key, status=429, error=error)
+    """ACTIVATE: the service reopens the dialog on a live code, sends a new one, or says why not."""
     try:
         await ctx.service.request_activation(key.id, owner=ctx.owner)
     except (*_SEND_REFUSALS, ActionNotAllowed) as e:

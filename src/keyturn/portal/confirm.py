@@ -2,15 +2,15 @@
 
 When the service raises :class:`~keyturn.ConfirmationRequired` (the policy confirms Create,
 Edit or Remove), :func:`confirmed` shows the code dialog, carrying the form's fields so that
-the repeated request is the very one the code was sent for. The service checks the code; this
-module only keeps two of the seed's rules that the service does not keep for confirmation
-codes, per browser session: a new code no sooner than ``resend_after`` after the last one, and
-at most ``max_sends`` per ``send_window``. It decides no lifecycle rule.
+the repeated request is the very one the code was sent for. The service checks the code and keeps
+the seed's time rules for confirmation codes as for activation codes (the core's
+:func:`~keyturn.core.confirmations.live_challenge`): asking again before "resend" opens gets the
+live code back, a refusal says when a new one can be sent. This module decides no rule.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from keyturn import (
@@ -21,6 +21,7 @@ from keyturn import (
     Confirmation,
     ConfirmationRequired,
     InvalidInput,
+    ResendTooEarly,
     SendLimitReached,
 )
 from keyturn.portal.forms import carried
@@ -40,52 +41,8 @@ T = TypeVar("T")
 CODE_REFUSALS = (CodeMismatch, CodeExpired, CodeAttemptsExhausted, ChallengeInvalid)
 
 
-#: The most actions whose confirmation sends the cookie remembers (the oldest go first).
-MAX_SLOTS: Final = 16
 #: The longest ISO 8601 time a dialog carries (``2026-01-01T12:05:00.123456+00:00`` is 32).
 MAX_TIME_TEXT: Final = 40
-
-
-def _sent_times(ctx: Ctx, slot: str) -> list[datetime]:
-    window = ctx.now - ctx.service.policy.send_window
-    kept = ctx.session.get("sent", {}).get(slot, [])
-    times = [datetime.fromtimestamp(t, UTC) for t in kept if isinstance(t, float)]
-    return [t for t in times if t > window]
-
-
-def _remember_send(ctx: Ctx, slot: str, required: ConfirmationRequired) -> None:
-    """Add a send to ``slot``, and forget every send of every action that left the window.
-
-    The cookie must stay small whatever the person does: an action's sends count only within
-    ``send_window``, so older ones are dropped on each write, and at most :data:`MAX_SLOTS`
-    actions are kept.
-    """
-    at = required.expires_at - ctx.service.policy.code_ttl
-    slots = [s for s in ctx.session.get("sent", {}) if s != slot]
-    sent = {s: kept for s in slots if (kept := _sent_times(ctx, s))}
-    sent[slot] = [*_sent_times(ctx, slot), at]
-    recent = sorted(sent, key=lambda s: sent[s][-1])[-MAX_SLOTS:]
-    ctx.session.set("sent", {s: [t.timestamp() for t in sent[s]] for s in recent})
-
-
-def _send_refusal(ctx: Ctx, slot: str, *, resend: bool) -> str | None:
-    """Why no confirmation code may go out for ``slot`` now (``None``: it may).
-
-    The send cap (``max_sends`` per ``send_window``) in the words of
-    :class:`~keyturn.SendLimitReached`, else the wait of ``resend_after`` after the last code.
-    """
-    policy, times, now = ctx.service.policy, _sent_times(ctx, slot), ctx.now
-    if len(times) >= policy.max_sends:
-        capped = times[-policy.max_sends] + policy.send_window
-        resend_at = times[-1] + policy.resend_after if resend else now
-        if capped > now and capped >= resend_at:
-            action = slot.split(":", 1)[0]
-            return ctx.problem(
-                SendLimitReached(key_id=None, state=None, action=action, available_at=capped)
-            ).message
-    if resend and times and (wait := seconds_until(times[-1] + policy.resend_after, now)):
-        return f"You can request a new code in {wait_text(wait)}."
-    return None
 
 
 async def _confirm_dialog(
@@ -128,13 +85,13 @@ def _carried_expiry(ctx: Ctx) -> datetime | None:
     return at
 
 
-def _last_challenge(ctx: Ctx, slot: str) -> dict[str, Any]:
-    """The dialog's code as it was shown: its challenge and times come back with the form."""
+def _last_challenge(ctx: Ctx) -> dict[str, Any]:
+    """The dialog's code as it was shown: its challenge and times come back with the form.
+
+    A form that carries no valid expiry shows the code as expired (it may be).
+    """
     policy = ctx.service.policy
-    expires_at = _carried_expiry(ctx)
-    if expires_at is None:  # a form from before the dialog carried it: the session's sends
-        times = _sent_times(ctx, slot)
-        expires_at = (times[-1] if times else ctx.now - policy.code_ttl) + policy.code_ttl
+    expires_at = _carried_expiry(ctx) or ctx.now
     sent_at = expires_at - policy.code_ttl
     return {
         "challenge_id": ctx.form.get("challenge_id", ""),
@@ -147,34 +104,39 @@ def _last_challenge(ctx: Ctx, slot: str) -> dict[str, Any]:
 
 async def confirmed(
     ctx: Ctx,
-    slot: str,
     dialog: dict[str, str],
     call: Callable[[Confirmation | None], Awaitable[T]],
 ) -> T:
     """Run ``call``; if the policy wants a code, show the code dialog and run it again with it.
 
     Returns the call's answer, or raises :class:`ShowPage` with the code dialog (saying what
-    went wrong, if anything did).
+    went wrong, if anything did). Resend asks again without a code: before "resend" opens the
+    service answers with the live challenge, and the dialog says how long to wait.
     """
     challenge_id, code = ctx.form.get("challenge_id"), ctx.form.get("code")
     resend = "resend" in ctx.form
     confirmation = None
     if isinstance(challenge_id, str) and challenge_id and not resend:
         confirmation = Confirmation(challenge_id, code.strip() if isinstance(code, str) else "")
-    if confirmation is None and (error := _send_refusal(ctx, slot, resend=resend)):
-        challenge = _last_challenge(ctx, slot)
-        raise ShowPage(await _confirm_dialog(ctx, dialog, challenge, status=429, error=error))
     try:
         return await call(confirmation)
     except ConfirmationRequired as e:
-        _remember_send(ctx, slot, e)
         view = challenge_view(e, now=ctx.now, policy=ctx.service.policy)
+        if resend and e.challenge_id == challenge_id and view["resend_in"]:
+            wait = f"You can request a new code in {wait_text(view['resend_in'])}."
+            page = await _confirm_dialog(ctx, dialog, view, status=429, error=wait)
+            raise ShowPage(page) from None
         raise ShowPage(await _confirm_dialog(ctx, dialog, view)) from None
+    except (ResendTooEarly, SendLimitReached) as e:
+        problem = ctx.problem(e)
+        challenge = _last_challenge(ctx)
+        page = await _confirm_dialog(ctx, dialog, challenge, status=429, error=problem.message)
+        raise ShowPage(page) from None
     except (*CODE_REFUSALS, InvalidInput) as e:
         if isinstance(e, InvalidInput) and e.field != "code":
             raise
         status, error = ctx.code_refusal(e)
-        challenge = _last_challenge(ctx, slot)
+        challenge = _last_challenge(ctx)
         if isinstance(e, CodeExpired):
             challenge["expired"] = True
         elif isinstance(e, CodeAttemptsExhausted | ChallengeInvalid):

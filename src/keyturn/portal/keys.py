@@ -110,7 +110,6 @@ async def create(ctx: Ctx) -> Response:
         }
         issued = await confirmed(
             ctx,
-            "create",
             dialog,
             lambda c: ctx.service.create(
                 owner=ctx.owner,
@@ -143,7 +142,6 @@ async def disable(ctx: Ctx) -> Response:
     dialog = {"heading": "Confirm deactivation", "what": f"deactivate API key {key.name!r}"}
     await confirmed(
         ctx,
-        f"disable:{key.id}",
         dialog,
         lambda c: ctx.service.disable(key.id, owner=ctx.owner, confirmation=c),
     )
@@ -190,7 +188,6 @@ async def edit(ctx: Ctx) -> Response:
     dialog = {"heading": "Confirm the changes", "what": f"save the changes to API key {key.name!r}"}
     edited = await confirmed(
         ctx,
-        f"edit:{key.id}",
         dialog,
         lambda c: ctx.service.edit(
             key.id,
@@ -223,7 +220,6 @@ async def remove(ctx: Ctx) -> Response:
     dialog = {"heading": "Confirm removal", "what": f"remove API key {key.name!r} for good"}
     await confirmed(
         ctx,
-        f"remove:{key.id}",
         dialog,
         lambda c: ctx.service.remove(key.id, owner=ctx.owner, confirmation=c),
     )

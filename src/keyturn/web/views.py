@@ -112,6 +112,17 @@ def next_send_at(key: ApiKey, *, now: datetime, policy: Policy) -> datetime:
     return checks.next_send_at(key, now, policy)
 
 
+def activation_wait(key: ApiKey, *, now: datetime, policy: Policy) -> int:
+    """Whole seconds before ACTIVATE on ``key`` can do anything (rounded up; 0: it can now).
+
+    None while the key has a live code whose resend wait runs (ACTIVATE reopens the dialog on
+    it); else the wait for a new code (:func:`next_send_at`). The core's own rules.
+    """
+    if checks.code_reusable(key, now, policy):
+        return 0
+    return seconds_until(next_send_at(key, now=now, policy=policy), now)
+
+
 def code_view(key: ApiKey, *, now: datetime, policy: Policy) -> dict[str, Any] | None:
     """The key's pending activation code (never the code itself), or ``None`` if it has none.
 
@@ -142,11 +153,12 @@ def challenge_view(
     under (a code valid ``code_ttl``, a new one after ``resend_after``).
     """
     sent_at = required.expires_at - policy.code_ttl
+    resend_at = required.resend_at or sent_at + policy.resend_after
     return {
         "challenge_id": required.challenge_id,
         "action": required.action,
         "key_id": required.key_id,
-        **_timing(sent_at, required.expires_at, sent_at + policy.resend_after, now),
+        **_timing(sent_at, required.expires_at, resend_at, now),
     }
 
 
@@ -200,6 +212,7 @@ def edit_preview(
 __all__ = [
     "RESOURCES",
     "STATE_LABELS",
+    "activation_wait",
     "challenge_view",
     "code_view",
     "edit_preview",

@@ -99,7 +99,16 @@ UPDATE keyturn_history SET owner = (
 CREATE INDEX keyturn_history_owner ON keyturn_history (owner, at, key_id, version)
 """
 
-SCHEMAS: Final = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
+#: The fifth schema: each confirmation challenge's owner and send time, indexed, so the codes an
+#: owner was sent recently are one indexed read (the resend wait and send cap of confirmations).
+#: Challenges from before it have neither and count for nothing: they lived five minutes.
+SCHEMA_V5: Final = """
+ALTER TABLE keyturn_challenges ADD COLUMN owner TEXT;
+ALTER TABLE keyturn_challenges ADD COLUMN sent_at {int};
+CREATE INDEX keyturn_challenges_owner ON keyturn_challenges (owner, sent_at)
+"""
+
+SCHEMAS: Final = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5)
 
 #: How long a claimed notification stays away from other relays (µs, as the outbox stores times).
 CLAIM_LEASE_US: Final = CLAIM_LEASE // timedelta(microseconds=1)

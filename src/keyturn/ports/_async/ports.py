@@ -117,6 +117,10 @@ class AsyncKeyStore(Protocol):
         """The challenge with this id, or ``None``."""
         ...
 
+    async def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:
+        """The owner's challenges whose code was sent after ``since``, oldest first (indexed)."""
+        ...
+
     async def save_challenge(self, challenge: Challenge) -> None:
         """Store a challenge one ``version`` above the stored one, else ConcurrentUpdate."""
         ...

@@ -96,7 +96,35 @@ class AsyncConfirming(AsyncServiceBase):
     async def _confirmation_challenge(
         self, action: Action, owner: str, key_id: int | None, digest: str, now: datetime
     ) -> NoReturn:
-        """Store a challenge for this request, send its code, and ask for it."""
+        """Store a challenge for this request, send its code, and ask for it.
+
+        The same request asked again before "resend" opens gets its live challenge back (no new
+        code); the core refuses a new code before the wait or past the send cap.
+        """
+        since = now - max(self.policy.send_window, self.policy.resend_after)
+        live = confirmations.live_challenge(
+            await self.store.recent_challenges(owner, since=since),
+            action=action,
+            key_id=key_id,
+            digest=digest,
+            now=now,
+            policy=self.policy,
+        )
+        if live is not None:
+            self.logger.info(
+                "confirmation_reopened",
+                key_id=key_id,
+                owner=owner,
+                action=action.value,
+                challenge_id=live.id,
+            )
+            raise ConfirmationRequired(
+                challenge_id=live.id,
+                expires_at=live.code.expires_at,
+                action=action.value,
+                key_id=key_id,
+                resend_at=live.code.resend_at,
+            )
         challenge_id = new_token()
         issued = await self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
         code = new_code(issued.ref, now, self.policy)
@@ -133,4 +161,5 @@ class AsyncConfirming(AsyncServiceBase):
             expires_at=code.expires_at,
             action=action.value,
             key_id=key_id,
+            resend_at=code.resend_at,
         )

@@ -122,6 +122,23 @@ class KeysContract:
         assert store.get_challenge(ch.id) == used
         assert [d.notification.id for d in store.claim_deliveries(T0, 10)] == [note.id]
 
+    def test_recent_challenges_are_the_owners_sent_after_a_time(self, store: KeyStore) -> None:
+        """An owner's challenges sent after ``since`` come back oldest first, updates included."""
+        early = new_challenge(Action.REMOVE)
+        late = new_challenge(Action.EDIT)
+        late = attrs.evolve(
+            late, code=attrs.evolve(late.code, sent_at=late.code.sent_at + timedelta(minutes=3))
+        )
+        theirs = new_challenge(Action.REMOVE, owner="bob")
+        for ch in (late, early, theirs):
+            store.add_challenge(ch, [])
+        assert store.recent_challenges("alice", since=T0 - timedelta(seconds=1)) == [early, late]
+        assert store.recent_challenges("alice", since=early.code.sent_at) == [late]
+        assert store.recent_challenges("carol", since=T0 - timedelta(days=1)) == []
+        used = attrs.evolve(early, used=True, version=2)
+        store.save_challenge(used)
+        assert store.recent_challenges("alice", since=T0 - timedelta(seconds=1)) == [used, late]
+
     def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
         """A change carrying a challenge saves both, or neither when the challenge is stale."""
         ch = new_challenge(Action.CREATE)

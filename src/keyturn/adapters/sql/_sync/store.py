@@ -187,8 +187,15 @@ class SqlStore(AccessTables):
         try:
             with self._transaction() as tx:
                 tx.run(
-                    "INSERT INTO keyturn_challenges (id, version, data) VALUES (?, ?, ?)",
-                    (challenge.id, challenge.version, codec.challenge_to_json(challenge)),
+                    "INSERT INTO keyturn_challenges (id, version, owner, sent_at, data) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        challenge.id,
+                        challenge.version,
+                        challenge.owner,
+                        to_us(challenge.code.sent_at),
+                        codec.challenge_to_json(challenge),
+                    ),
                 )
                 self._enqueue(tx, notifications, claim=claim)
         except DuplicateRow:
@@ -198,6 +205,14 @@ class SqlStore(AccessTables):
         """The challenge with this id, or ``None``."""
         row = self._one("SELECT data FROM keyturn_challenges WHERE id = ?", (challenge_id,))
         return codec.challenge_from_json(row[0]) if row else None
+
+    def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:
+        """The owner's challenges whose code was sent after ``since``, oldest first."""
+        rows = self._all(
+            "SELECT data FROM keyturn_challenges WHERE owner = ? AND sent_at > ? ORDER BY sent_at",
+            (owner, to_us(since)),
+        )
+        return [codec.challenge_from_json(r[0]) for r in rows]
 
     def save_challenge(self, challenge: Challenge) -> None:
         """Store a challenge one version above the stored one (one statement)."""
