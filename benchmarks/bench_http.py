@@ -1,0 +1,390 @@
+"""The HTTP rows: ``keyturn serve`` against a floor app, under ``wrk``, interleaved in rounds.
+
+Each row is ``wrk`` (16 threads, one keep-alive connection each) posting JSON-RPC bodies to a
+server running as its own process, as in production:
+
+* the floor: :mod:`floor_server`, a minimal ASGI app answering fixed JSON, under uvicorn with the
+  configuration ``keyturn serve`` builds;
+* keyturn: ``python -m keyturn serve`` itself, on a SQLite file or a fresh PostgreSQL schema,
+  with a notifier configured (``log``, filtered out by the command's logging) so that the inline
+  relay runs as it does in a deployment: ``public/auth`` (client credentials),
+  ``private/list_api_keys`` (Bearer token) and ``private/disable_api_key`` +
+  ``private/enable_api_key`` (Bearer token; the API's policy enables directly).
+
+Sixteen accounts each hold three keys: one to log in with (the ``public/auth`` row, whose
+sessions would otherwise end the other rows' tokens), one whose token the private rows send, and
+one the pair row disables and enables (a key disabled by its own token would end that token).
+Servers are started once and waited for on their port; every row is measured in turn, round
+after round, and each ``floor ÷ keyturn`` ratio is taken per round. The CPU time of the server
+and of ``wrk`` is recorded for every sample, so the report shows which one was saturated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.client
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import bench_rounds
+from bench_stores import SERVER_KEY
+
+from keyturn import State, wiring
+from keyturn.adapters import seal_keys
+from keyturn.adapters.notifiers import RecordingNotifier
+from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.testing import key_in_state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from keyturn.ports import KeyStore
+
+HERE: Final = Path(__file__).parent
+CONNECTIONS: Final = 16
+FLOOR: Final = "floor: fixed JSON, same server settings"
+ROWS: Final = ("public/auth", "private/list_api_keys", "disable_api_key + enable_api_key")
+#: How long a server may take to open its port.
+START_TIMEOUT: Final = 60.0
+TOKEN_AGE: Final = 300.0
+
+
+def skip_reason() -> str | None:
+    """Why the HTTP rows cannot run here, or ``None``."""
+    if shutil.which("wrk") is None:
+        return "wrk is not on PATH (Debian: apt-get install -y wrk)"
+    try:
+        import uvicorn  # noqa: F401, PLC0415
+    except ImportError:
+        return "uvicorn is missing (pip install -e '.[bench]')"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback address now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far (Linux ``/proc``; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@attrs.define
+class Server:
+    """A server subprocess: started, waited for on its port, stopped with SIGINT (as Ctrl-C)."""
+
+    name: str
+    argv: list[str]
+    port: int
+    log: Path
+    env: dict[str, str] = attrs.field(factory=lambda: dict(os.environ))
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and return once its port accepts connections."""
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 (our interpreter, our arguments)
+                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                msg = f"{self.name} exited with {self.proc.returncode}: {self.output()}"
+                raise RuntimeError(msg)
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            time.sleep(0.02)  # polling the port, not waiting a guessed time
+        msg = f"{self.name} did not open port {self.port} in {START_TIMEOUT:.0f} s: {self.output()}"
+        raise RuntimeError(msg)
+
+    def output(self) -> str:
+        """The end of what the server printed."""
+        return self.log.read_text(errors="replace")[-2000:]
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used."""
+        return _cpu_seconds(self.proc.pid) if self.proc is not None else 0.0
+
+    def stop(self) -> None:
+        """Interrupt the server as Ctrl-C would, and wait for it to finish (kill if it hangs)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def rpc_body(method: str, **params: Any) -> str:
+    """A JSON-RPC request body."""
+    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+
+def call(port: int, body: str, authorization: str = "") -> dict[str, Any]:
+    """POST ``body`` to the server on ``port`` and return the decoded answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        conn.request("POST", "/api/v2", body, headers)
+        answer: dict[str, Any] = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    return answer
+
+
+@attrs.define
+class World:
+    """``keyturn serve`` on one store, with the accounts and request files of its three rows."""
+
+    kind: str
+    server: Server
+    folder: Path
+    store: KeyStore
+    logins: list[tuple[str, str]] = attrs.field(factory=list)
+    tokens: list[tuple[str, str]] = attrs.field(factory=list)
+    targets: list[int] = attrs.field(factory=list)
+    tokens_at: float = 0.0
+
+    def populate(self, db: str) -> None:
+        """Create the accounts' keys through the service, as a deployment would."""
+        service = wiring.build_service(
+            store=self.store,
+            notifier=RecordingNotifier(),
+            master_key=SERVER_KEY,
+            policy=wiring.API_POLICY,
+            secret_box=seal_keys.secret_box(db),
+        )
+        for i in range(CONNECTIONS):
+            owner = f"bench{i}"
+            keys = [
+                key_in_state(
+                    service, State.ACTIVE, owner=owner, name=n, max_scope="account:read_write"
+                )
+                for n in ("login", "token", "target")
+            ]
+            self.logins.append((keys[0].key.client_id, keys[0].client_secret or ""))
+            self.tokens.append((keys[1].key.client_id, keys[1].client_secret or ""))
+            self.targets.append(keys[2].key.id)
+
+    def file(self, row: str) -> Path:
+        """The request file of ``row`` (written again with fresh tokens every few minutes)."""
+        if row != ROWS[0] and time.monotonic() - self.tokens_at > TOKEN_AGE:
+            self._write_private_files()
+        return self.folder / f"{self.kind}-{ROWS.index(row)}.requests"
+
+    def _write_private_files(self) -> None:
+        bearers = []
+        for client_id, secret in self.tokens:
+            body = rpc_body(
+                "public/auth",
+                grant_type="client_credentials",
+                client_id=client_id,
+                client_secret=secret,
+            )
+            answer = call(self.server.port, body)
+            if "result" not in answer:
+                msg = f"{self.kind}: public/auth failed: {answer}"
+                raise RuntimeError(msg)
+            bearers.append("Bearer " + answer["result"]["access_token"])
+        listing = rpc_body("private/list_api_keys")
+        lines = [
+            [f"{b}\t{listing}" for b in bearers],
+            [
+                f"{b}\t{rpc_body('private/disable_api_key', id=k)}"
+                f"\t{rpc_body('private/enable_api_key', id=k)}"
+                for b, k in zip(bearers, self.targets, strict=True)
+            ],
+        ]
+        for row, text in zip(ROWS[1:], lines, strict=True):
+            (self.folder / f"{self.kind}-{ROWS.index(row)}.requests").write_text("\n".join(text))
+        self.tokens_at = time.monotonic()
+
+    def write_login_file(self) -> None:
+        """The ``public/auth`` row's requests: each thread logs in with its account's login key."""
+        lines = [
+            "\t"
+            + rpc_body("public/auth", grant_type="client_credentials", client_id=c, client_secret=s)
+            for c, s in self.logins
+        ]
+        (self.folder / f"{self.kind}-0.requests").write_text("\n".join(lines))
+
+
+def keyturn_env() -> dict[str, str]:
+    """The environment of ``keyturn serve``: the benchmark's server key, the ``log`` notifier."""
+    env = {**os.environ, "KEYTURN_SERVER_KEY": SERVER_KEY.hex(), "KEYTURN_NOTIFIER": "log"}
+    env.pop("KEYTURN_DB", None)
+    return env
+
+
+@contextlib.contextmanager
+def keyturn_world(kind: str, folder: Path, postgres: str) -> Iterator[World]:
+    """``keyturn serve`` on a new SQLite file or a new PostgreSQL schema (dropped after)."""
+    port = free_port()
+    dropped = None
+    if kind == "sqlite":
+        db = str(folder / "http.db")
+        store: KeyStore = SQLiteKeyStore(db)
+    else:
+        from psycopg.conninfo import make_conninfo  # noqa: PLC0415 (the postgres extra)
+
+        from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        store = dropped = PostgresKeyStore(postgres, schema=schema)
+        db = make_conninfo(postgres, options=f"-c search_path={schema}")
+    argv = [sys.executable, "-m", "keyturn", "serve", "--db", db, "--port", str(port)]
+    server = Server(f"keyturn serve ({kind})", argv, port, folder / f"{kind}.log", keyturn_env())
+    world = World(kind, server, folder, store)
+    try:
+        world.populate(db)
+        world.write_login_file()
+        server.start()
+        yield world
+    finally:
+        server.stop()
+        if dropped is not None:
+            dropped.drop_schema()
+        store.close()
+
+
+@attrs.frozen
+class WrkRun:
+    """What one ``wrk`` run reported, and the CPU it and the server used."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_us: int
+    p99_us: int
+    wrk_cpu: float
+    server_cpu: float
+
+    @property
+    def rate(self) -> float:
+        """Successful requests per second."""
+        return self.requests / self.seconds
+
+    @property
+    def served(self) -> int:
+        """Successful requests, at least one (to divide by)."""
+        return max(1, self.requests)
+
+
+def run_wrk(server: Server, requests: Path, seconds: int, *, pair: bool) -> WrkRun:
+    """One ``wrk`` run against ``server``: successful requests per second and what it cost."""
+    argv = ["wrk", f"-t{CONNECTIONS}", f"-c{CONNECTIONS}", f"-d{seconds}s"]
+    argv += ["-s", str(HERE / "rpc.lua"), f"http://127.0.0.1:{server.port}/api/v2"]
+    argv += ["--", str(requests), "pair" if pair else "single"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = server.cpu()
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)  # noqa: S603
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("keyturn-wrk ")), None)
+    if done.returncode != 0 or line is None:
+        msg = f"wrk failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-1000:]}"
+        raise RuntimeError(msg)
+    count, secs, refused, broken, resyncs, p50, p99 = line.split()[1:]
+    return WrkRun(
+        requests=int(count) - int(refused),
+        seconds=float(secs),
+        errors=int(refused) - int(resyncs) + int(broken),
+        p50_us=int(p50),
+        p99_us=int(p99),
+        wrk_cpu=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+        server_cpu=server.cpu() - server_before,
+    )
+
+
+@attrs.define
+class Row:
+    """One HTTP row: a server, its request file, and every run's costs besides its rate.
+
+    The first run (the warm-up :func:`bench_rounds.interleave` discards) lasts one second.
+    """
+
+    server: Server
+    requests: Callable[[], Path]  # renews tokens between runs when they grow old
+    seconds: int
+    pair: bool = False
+    runs: list[WrkRun] = attrs.field(factory=list)
+
+    def sample(self) -> float:
+        """Requests per second of one run."""
+        seconds = self.seconds if self.runs else 1
+        run = run_wrk(self.server, self.requests(), seconds, pair=self.pair)
+        self.runs.append(run)
+        return run.rate
+
+    def costs(self) -> dict[str, float]:
+        """Errors over all runs; per measured run (medians): latency, CPU per request and share."""
+        runs = self.runs[1:] or self.runs
+
+        def median(values: list[float]) -> float:
+            return bench_rounds.summary(values)["median"]
+
+        return {
+            "errors": float(sum(r.errors for r in self.runs)),
+            "p50_ms": median([r.p50_us / 1000 for r in runs]),
+            "p99_ms": median([r.p99_us / 1000 for r in runs]),
+            "server_cpu_us_per_request": median([r.server_cpu / r.served * 1e6 for r in runs]),
+            "wrk_cpu_us_per_request": median([r.wrk_cpu / r.served * 1e6 for r in runs]),
+            "server_cores": median([r.server_cpu / r.seconds for r in runs]),
+            "wrk_cores": median([r.wrk_cpu / r.seconds for r in runs]),
+        }
+
+
+def bench_http(folder: Path, seconds: int, rounds: int, postgres: str) -> dict[str, object]:
+    """Requests per second of the floor and of keyturn's rows, interleaved; floor ÷ keyturn."""
+    floor = Server(
+        "floor server",
+        [sys.executable, str(HERE / "floor_server.py"), "--port", str(port := free_port())],
+        port,
+        folder / "floor.log",
+    )
+    with contextlib.ExitStack() as stack:
+        floor.start()
+        stack.callback(floor.stop)
+        worlds = [stack.enter_context(keyturn_world("sqlite", folder, postgres))]
+        if postgres:
+            worlds.append(stack.enter_context(keyturn_world("postgres", folder, postgres)))
+        listing = worlds[0]
+        rows = {FLOOR: Row(floor, functools.partial(listing.file, ROWS[1]), seconds)}
+        label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+        for world in worlds:
+            for i, name in enumerate(ROWS):
+                rows[f"{label[world.kind]} {name}"] = Row(
+                    world.server,
+                    functools.partial(world.file, name),
+                    seconds,
+                    pair=i == 2,
+                )
+        samples = bench_rounds.interleave({n: r.sample for n, r in rows.items()}, rounds)
+    ratios = {f"floor ÷ {name}": (FLOOR, name) for name in rows if name != FLOOR}
+    result = bench_rounds.section(samples, ratios, "requests/s")
+    result["costs"] = {name: row.costs() for name, row in rows.items()}
+    result["settings"] = {"threads": CONNECTIONS, "connections": CONNECTIONS, "seconds": seconds}
+    return result
