@@ -105,7 +105,9 @@ def run_all(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
         out["http"] = (
             {"skipped": reason}
             if reason
-            else bench_http.bench_http(folder, size.http_seconds, size.http_rounds, args.postgres)
+            else bench_http.bench_http(
+                folder, size.http_seconds, size.http_rounds, args.postgres, warm=mode != "smoke"
+            )
         )
         if reason:
             print(f"HTTP rows skipped: {reason}", file=sys.stderr)

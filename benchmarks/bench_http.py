@@ -323,25 +323,27 @@ def run_wrk(server: Server, requests: Path, seconds: int, *, pair: bool) -> WrkR
 class Row:
     """One HTTP row: a server, its request file, and every run's costs besides its rate.
 
-    The first run (the warm-up :func:`bench_rounds.interleave` discards) lasts one second.
+    With ``warm``, the first run is the warm-up :func:`bench_rounds.interleave` discards; it
+    lasts one second.
     """
 
     server: Server
     requests: Callable[[], Path]  # renews tokens between runs when they grow old
     seconds: int
     pair: bool = False
+    warm: bool = True
     runs: list[WrkRun] = attrs.field(factory=list)
 
     def sample(self) -> float:
         """Requests per second of one run."""
-        seconds = self.seconds if self.runs else 1
+        seconds = 1 if self.warm and not self.runs else self.seconds
         run = run_wrk(self.server, self.requests(), seconds, pair=self.pair)
         self.runs.append(run)
         return run.rate
 
     def costs(self) -> dict[str, float]:
         """Errors over all runs; per measured run (medians): latency, CPU per request and share."""
-        runs = self.runs[1:] or self.runs
+        runs = self.runs[1:] if self.warm else self.runs
 
         def median(values: list[float]) -> float:
             return bench_rounds.summary(values)["median"]
@@ -357,8 +359,13 @@ class Row:
         }
 
 
-def bench_http(folder: Path, seconds: int, rounds: int, postgres: str) -> dict[str, object]:
-    """Requests per second of the floor and of keyturn's rows, interleaved; floor ÷ keyturn."""
+def bench_http(
+    folder: Path, seconds: int, rounds: int, postgres: str, *, warm: bool = True
+) -> dict[str, object]:
+    """Requests per second of the floor and of keyturn's rows, interleaved; floor ÷ keyturn.
+
+    ``warm``: run each row for a second before the rounds (the servers' caches, pools, files).
+    """
     floor = Server(
         "floor server",
         [sys.executable, str(HERE / "floor_server.py"), "--port", str(port := free_port())],
@@ -372,7 +379,7 @@ def bench_http(folder: Path, seconds: int, rounds: int, postgres: str) -> dict[s
         if postgres:
             worlds.append(stack.enter_context(keyturn_world("postgres", folder, postgres)))
         listing = worlds[0]
-        rows = {FLOOR: Row(floor, functools.partial(listing.file, ROWS[1]), seconds)}
+        rows = {FLOOR: Row(floor, functools.partial(listing.file, ROWS[1]), seconds, warm=warm)}
         label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
         for world in worlds:
             for i, name in enumerate(ROWS):
@@ -380,9 +387,10 @@ def bench_http(folder: Path, seconds: int, rounds: int, postgres: str) -> dict[s
                     world.server,
                     functools.partial(world.file, name),
                     seconds,
-                    pair=i == 2,
+                    pair=i == 2,  # the third row is the pair
+                    warm=warm,
                 )
-        samples = bench_rounds.interleave({n: r.sample for n, r in rows.items()}, rounds)
+        samples = bench_rounds.interleave({n: r.sample for n, r in rows.items()}, rounds, warm=warm)
     ratios = {f"floor ÷ {name}": (FLOOR, name) for name in rows if name != FLOOR}
     result = bench_rounds.section(samples, ratios, "requests/s")
     result["costs"] = {name: row.costs() for name, row in rows.items()}

@@ -49,12 +49,10 @@ def http_table(section: Results) -> list[str]:
     if "skipped" in section:
         return [f"HTTP rows skipped: {section['skipped']}", ""]
     cfg = section["settings"]
+    title = f"over HTTP: wrk, {cfg['connections']} keep-alive connections, {cfg['seconds']} s runs"
+    columns = "requests/s | min-max | floor ÷ keyturn | min-max | server CPU µs/request | p99 ms"
     lines = [
-        (
-            f"| over HTTP: wrk, {cfg['connections']} keep-alive connections, {cfg['seconds']} s runs, "
-            f"{section['rounds']} rounds | requests/s | min-max | floor ÷ keyturn | min-max "
-            "| server CPU µs/request | p99 ms | errors |"
-        ),
+        f"| {title}, {section['rounds']} rounds | {columns} | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in section["rows"].items():
@@ -71,20 +69,17 @@ def http_table(section: Results) -> list[str]:
     floor_name = next(iter(section["rows"]))
     floor = section["costs"][floor_name]
     rate = section["rows"][floor_name]["median"]
-    capacity = 1e6 / max(floor["wrk_cpu_us_per_request"], 1e-9)
+    wrk_us, server_us = floor["wrk_cpu_us_per_request"], floor["server_cpu_us_per_request"]
+    capacity = 1e6 / max(wrk_us, 1e-9)
     verdict = "not the bottleneck" if capacity >= 2 * rate else "possibly the bottleneck"
-    lines += [
-        "",
-        (
-            f"Load generator: wrk spent {num(floor['wrk_cpu_us_per_request'])} µs of CPU per request "
-            f"against the floor server's {num(floor['server_cpu_us_per_request'])} (wrk used "
-            f"{floor['wrk_cores']:.2f} of a core, the floor server {floor['server_cores']:.2f}); one "
-            f"core of wrk drives about {num(capacity)} requests/s, {capacity / rate:.1f}x the floor's "
-            f"rate: wrk is {verdict}. Server CPU counts keyturn's process only (not PostgreSQL's)."
-        ),
-        "",
-    ]
-    return lines
+    text = (
+        f"Load generator: wrk spent {num(wrk_us)} µs of CPU per request against the floor "
+        f"server's {num(server_us)} (wrk used {floor['wrk_cores']:.2f} of a core, the floor "
+        f"server {floor['server_cores']:.2f}); one core of wrk drives about {num(capacity)} "
+        f"requests/s, {capacity / rate:.1f}x the floor's rate: wrk is {verdict}. Server CPU "
+        "counts keyturn's own process (PostgreSQL's is not in it)."
+    )
+    return [*lines, "", text, ""]
 
 
 def flows_table(flows: Results) -> list[str]:

@@ -54,9 +54,11 @@ def per_op_us(run: Callable[[int], None], budget: float) -> Sample:
     return sample
 
 
-def interleave(rows: Mapping[str, Sample], rounds: int) -> dict[str, list[float]]:
-    """Each row's samples: one warm-up call per row, then A, B, C... repeated ``rounds`` times."""
-    for sample in rows.values():
+def interleave(
+    rows: Mapping[str, Sample], rounds: int, *, warm: bool = True
+) -> dict[str, list[float]]:
+    """Each row's samples: a warm-up call per row (if ``warm``), then A, B, C... repeated."""
+    for sample in rows.values() if warm else ():
         sample()
     samples: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(rounds):
