@@ -43,6 +43,7 @@ import bench_flows
 import bench_http
 import bench_report
 import bench_stores
+import bench_wrk
 import structlog
 
 SECTIONS: Final = ("http", "engines", "stores", "flows", "scale", "memory")
@@ -101,7 +102,7 @@ def run_all(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
         return name in sections
 
     if step("http"):
-        reason = bench_http.skip_reason()
+        reason = bench_wrk.skip_reason()
         out["http"] = (
             {"skipped": reason}
             if reason

@@ -30,7 +30,7 @@ def spread(stat: dict[str, float]) -> str:
 
 def rows_table(title: str, section: Results) -> list[str]:
     """A section's rows (median and spread) and its ratios (median of per-round ratios)."""
-    lines = [f"| {title} ({section['rounds']} rounds) | {section['unit']} | min-max |"]
+    lines = [f"| {title}, {section['rounds']} rounds | {section['unit']} | min-max |"]
     lines += ["|---|---:|---:|"]
     lines += [
         f"| {name} | {num(s['median'])} | {spread(s)} |" for name, s in section["rows"].items()
@@ -59,7 +59,7 @@ def http_table(section: Results) -> list[str]:
         cost = section["costs"][name]
         ratio = section["ratios"].get(f"floor ÷ {name}")
         shown = (
-            f"{ratio['median']:.2f} | {ratio['min']:.2f}-{ratio['max']:.2f}" if ratio else "1 | "
+            f"{ratio['median']:.2f} | {ratio['min']:.2f}-{ratio['max']:.2f}" if ratio else "1 | -"
         )
         lines.append(
             f"| {name} | {num(s['median'])} | {spread(s)} | {shown} "
