@@ -85,6 +85,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "load_before": os.getloadavg()[0],  # other jobs on a shared machine: how noisy it was
     }
 
 
@@ -127,6 +128,7 @@ def run_all(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
     if step("memory"):
         out["memory_bytes_per_key"] = bench_flows.memory_per_key(size.memory_keys)
     out["seconds"] = time.perf_counter() - started
+    out["machine"]["load_after"] = os.getloadavg()[0]
     return out
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
+from bench_stores import COMMIT
+
 Results = dict[str, Any]
 #: ``authenticate()`` in µs when issue 12 was filed (README, "Since that run", 2026-11-22):
 #: the baseline of its "no slower than today".
@@ -237,17 +239,29 @@ def targets_table(results: Results) -> list[str]:
     return [*lines, ""]
 
 
+def disk_bound(r: Results) -> list[str]:
+    """What the disk allows SQLite, from the durable commit measured in this run's rounds."""
+    commit = r.get("sqlite_writes", {}).get("rows", {}).get(COMMIT)
+    if commit is None:
+        return []
+    us = commit["median"]
+    text = (
+        f"The disk's bound, measured in the same run: one durable SQLite commit costs {num(us)} "
+        f"µs (median; {spread(commit)} over the rounds), so no SQLite write is cheaper, and an "
+        f"activation flow (four requests, each a durable write) runs at most {num(1e6 / 4 / us)} "
+        "times a second on one connection."
+    )
+    return [text, ""]
+
+
 def render(r: Results) -> str:
     """The whole report, in README form."""
     m = r["machine"]
-    lines = [
-        (
-            f"{r['mode']} run, {r['seconds']:.0f} s: Python {m['python']}, {m['cpus']} CPUs, "
-            f"{m['platform']}"
-        ),
-        "",
-    ]
+    load = f"load average {m['load_before']:.1f} before, {m['load_after']:.1f} after"
+    run = f"{r['mode']} run, {r['seconds']:.0f} s, {load}"
+    lines = [f"{run}: Python {m['python']}, {m['cpus']} CPUs, {m['platform']}", ""]
     lines += targets_table(r)
+    lines += disk_bound(r)
     if "http" in r:
         lines += http_table(r["http"])
     titles = {
