@@ -58,15 +58,15 @@ class Sizes(NamedTuple):
     budget: float  # seconds per sample of an in-process row
     http_rounds: int
     http_seconds: int
-    flows: int
+    flows: float  # seconds each flow row runs
     scale: int
     memory_keys: int
 
 
 MODES: Final = {
-    "smoke": Sizes(1, 0.002, 1, 1, 5, 2_000, 50),
-    "quick": Sizes(5, 0.06, 4, 2, 150, 100_000, 2_000),
-    "full": Sizes(9, 0.4, 7, 5, 2_000, 1_000_000, 20_000),
+    "smoke": Sizes(1, 0.002, 1, 1, 0.05, 2_000, 50),
+    "quick": Sizes(5, 0.06, 4, 2, 1.0, 100_000, 2_000),
+    "full": Sizes(9, 0.4, 7, 5, 5.0, 1_000_000, 20_000),
 }
 
 

@@ -68,40 +68,44 @@ def flow_service(store: KeyStore, *, inline: bool = True) -> KeyService:
     return service
 
 
-def _flows(service: KeyService, count: int, owner_prefix: str) -> None:
+def _flows(service: KeyService, seconds: float, owner_prefix: str) -> int:
+    """Full activation flows, one after another, for ``seconds``; how many were done."""
     codes: dict[str, str] = service.verifier.last  # type: ignore[attr-defined]
-    for i in range(count):
-        owner = f"{owner_prefix}{i}"
+    deadline, done = time.perf_counter() + seconds, 0
+    while not done or time.perf_counter() < deadline:
+        owner = f"{owner_prefix}{done}"
         key_id = service.create(owner=owner, name="k", max_scope="account:read").key.id
         service.acknowledge_secret(key_id, owner=owner)
         service.request_activation(key_id, owner=owner)
         service.verify_code(key_id, codes[f"activation:{key_id}"], owner=owner)
+        done += 1
+    return done
 
 
-def flows_per_second(service: KeyService, count: int) -> float:
-    """Full activation flows per second on one service (after a tenth as warm-up)."""
-    _flows(service, max(1, count // 10), "warm")
+def flows_per_second(service: KeyService, seconds: float) -> float:
+    """Full activation flows per second on one service, for ``seconds`` after a tenth of that."""
+    _flows(service, seconds / 10, "warm")
     start = time.perf_counter()
-    _flows(service, count, "o")
+    count = _flows(service, seconds, "o")
     elapsed = time.perf_counter() - start
     service.store.close()
     return count / elapsed
 
 
-def _pg_worker(url: str, schema: str, count: int, worker: int, go: Any, results: Any) -> None:
+def _pg_worker(url: str, schema: str, seconds: float, worker: int, go: Any, results: Any) -> None:
     from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
 
     store = PostgresKeyStore(url, schema=schema, max_size=1)
     service = flow_service(store)
-    results.put(("ready", 0.0, 0.0))
+    results.put(("ready", 0, 0.0, 0.0))
     go.wait()
     start = time.perf_counter()
-    _flows(service, count, f"w{worker}_")
-    results.put(("done", start, time.perf_counter()))
+    count = _flows(service, seconds, f"w{worker}_")
+    results.put(("done", count, start, time.perf_counter()))
     store.close()
 
 
-def postgres_flows(url: str, workers: int, count: int) -> tuple[float, int]:
+def postgres_flows(url: str, workers: int, seconds: float) -> tuple[float, int]:
     """Flows per second with ``workers`` processes on one new schema, and lost updates found."""
     from keyturn.adapters.postgres import PostgresKeyStore  # noqa: PLC0415
 
@@ -110,7 +114,7 @@ def postgres_flows(url: str, workers: int, count: int) -> tuple[float, int]:
     ctx = multiprocessing.get_context("fork")
     go, results = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_pg_worker, args=(url, schema, count, w, go, results))
+        ctx.Process(target=_pg_worker, args=(url, schema, seconds, w, go, results))
         for w in range(workers)
     ]
     for p in procs:
@@ -121,35 +125,36 @@ def postgres_flows(url: str, workers: int, count: int) -> tuple[float, int]:
     spans = [results.get(timeout=600)[1:] for _ in procs]
     for p in procs:
         p.join()
-    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    total = sum(count for count, _, _ in spans)
+    elapsed = max(end for _, _, end in spans) - min(start for _, start, _ in spans)
     store = PostgresKeyStore(url, schema=schema)
     try:
         keys = store.list_keys()
-        lost = workers * count - len(keys)
+        lost = total - len(keys)
         for key in keys:
             if key.state is not State.ACTIVE or key.version != len(store.history(key.id)):
                 lost += 1
     finally:
         store.drop_schema()
         store.close()
-    return workers * count / elapsed, lost
+    return total / elapsed, lost
 
 
-def bench_flows(folder: Path, flows: int, postgres: str) -> dict[str, object]:
-    """Flows per second in memory, on SQLite and on PostgreSQL; PostgreSQL's lost updates."""
+def bench_flows(folder: Path, seconds: float, postgres: str) -> dict[str, object]:
+    """Flows per second in memory, on SQLite and on PostgreSQL (``seconds`` each); lost updates."""
     rates = {
-        "memory": flows_per_second(flow_service(InMemoryKeyStore()), flows * 5),
+        "memory": flows_per_second(flow_service(InMemoryKeyStore()), seconds),
         "sqlite (synchronous=FULL), inline relay": flows_per_second(
-            flow_service(SQLiteKeyStore(folder / "flows-inline.db")), flows
+            flow_service(SQLiteKeyStore(folder / "flows-inline.db")), seconds
         ),
         "sqlite (synchronous=FULL), relay in a worker": flows_per_second(
-            flow_service(SQLiteKeyStore(folder / "flows-worker.db"), inline=False), flows
+            flow_service(SQLiteKeyStore(folder / "flows-worker.db"), inline=False), seconds
         ),
     }
     lost = {}
     if postgres:
         for workers in (1, 4, 8):
-            rate, lost[str(workers)] = postgres_flows(postgres, workers, max(2, flows // 4))
+            rate, lost[str(workers)] = postgres_flows(postgres, workers, seconds)
             rates[f"postgres, {workers} worker(s)"] = rate
     found = {"lost_updates": sum(lost.values())} if lost else {}
     return {"per_second": rates, "postgres_lost_updates": lost, **found}
