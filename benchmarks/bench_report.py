@@ -223,7 +223,7 @@ def verdict(target: Target, value: float) -> str:
     if target.bound == 0:
         return "**missed**"
     off = value / target.bound - 1 if target.at_most else 1 - value / target.bound
-    return f"**missed** by {off:.0%}"
+    return f"**missed** by {off:.1%}" if off < 0.1 else f"**missed** by {off:.0%}"
 
 
 def targets_table(results: Results) -> list[str]:
