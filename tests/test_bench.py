@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).parent.parent
+README_START = "<!-- bench.py --update-readme: start -->"
+README_END = "<!-- bench.py --update-readme: end -->"
+FLOOR = "floor: fixed JSON, same server settings"
+ROWS = ("public/auth", "private/list_api_keys", "disable_api_key + enable_api_key")
 
 
-def test_harness_runs_every_section() -> None:
-    """benchmarks/bench.py --smoke --json prints every section the README reports."""
+def _bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """Run benchmarks/bench.py with ``args`` and ``--json``, writing the report into a README copy.
+
+    Returns the JSON results and the README block the run wrote.
+    """
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{README_START}\nold numbers\n{README_END}\nafter\n")
     done = subprocess.run(  # noqa: S603 (our interpreter, our script)
-        [sys.executable, str(ROOT / "benchmarks/bench.py"), "--smoke", "--json"],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/bench.py"),
+            *args,
+            "--json",
+            "--update-readme",
+            str(readme),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -22,19 +42,55 @@ def test_harness_runs_every_section() -> None:
         env={**os.environ, "KEYTURN_BENCH_POSTGRES": os.environ.get("KEYTURN_TEST_POSTGRES", "")},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout)
+    text = readme.read_text()
+    assert text.startswith("before\n")
+    assert text.endswith(f"{README_END}\nafter\n")
+    assert "old numbers" not in text
+    return json.loads(done.stdout), text
+
+
+def test_harness_runs_every_section(tmp_path: Path) -> None:
+    """bench.py --smoke measures every in-process section interleaved and writes the README's targets table."""
+    results, readme = _bench(tmp_path, "--smoke")
     assert set(results) >= {
         "machine",
-        "engine_us_per_event",
-        "flows_per_second",
-        "sqlite_durable_commit_us",
-        "authenticate_us",
-        "scale_us_per_op",
+        "engines",
+        "sqlite_writes",
+        "authenticate",
+        "flows",
+        "scale",
         "memory_bytes_per_key",
     }
-    assert len(results["engine_us_per_event"]) == 8
+    assert "http" not in results  # --smoke leaves the HTTP rows out unless asked
+    engines = results["engines"]
+    assert len(engines["rows"]) == 8
+    assert "service inline relay ÷ relay off" in engines["ratios"]
+    writes = results["sqlite_writes"]
+    assert set(writes["ratios"]) >= {"inline relay ÷ hand-written", "inline relay ÷ relay off"}
+    assert set(results["authenticate"]["ratios"]) == {"SQLite ÷ hand-written"}
+    assert all(s["min"] <= s["median"] <= s["max"] for s in engines["rows"].values())
+    assert "| 16 | SQLite `authenticate()` ÷ hand-written | ≤ 2.00 |" in readme
     if os.environ.get("KEYTURN_TEST_POSTGRES"):
-        assert results["postgres_lost_updates"] == {"1": 0, "4": 0, "8": 0}
+        assert results["flows"]["postgres_lost_updates"] == {"1": 0, "4": 0, "8": 0}
+        assert len(results["scale"]["ratios"]) == 4
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
+def test_http_rows_run(tmp_path: Path) -> None:
+    """bench.py --only http serves keyturn and the floor, drives them with wrk, and every request succeeds."""
+    results, readme = _bench(tmp_path, "--smoke", "--only", "http")
+    http = results["http"]
+    stores = ["SQLite", "PostgreSQL"] if os.environ.get("KEYTURN_TEST_POSTGRES") else ["SQLite"]
+    rows = [f"{db} {row}" for db in stores for row in ROWS]
+    assert list(http["rows"]) == [FLOOR, *rows]
+    assert set(http["ratios"]) == {f"floor ÷ {row}" for row in rows}
+    assert all(s["median"] > 0 for s in http["rows"].values())
+    assert {name: c["errors"] for name, c in http["costs"].items()} == dict.fromkeys(
+        [FLOOR, *rows], 0
+    )
+    assert "floor ÷ keyturn over HTTP, SQLite `public/auth`" in readme
 
 
 def test_security_benchmarks_run() -> None:
