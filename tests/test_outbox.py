@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -162,3 +162,24 @@ def test_seal_binds_a_code_to_its_notification() -> None:
     with pytest.raises(SealError):
         CodeSeal.generate().open_code(sealed)
     assert "424242" not in repr(seal) + repr(sealed)
+
+
+def test_a_mark_that_fails_does_not_fail_the_request(clock: ManualClock) -> None:
+    """If marking the inline delivery fails, the request still succeeds; the relay retries later."""
+    from keyturn import StoreError  # noqa: PLC0415
+    from keyturn.adapters.memory import InMemoryKeyStore  # noqa: PLC0415
+
+    class MarkFails(InMemoryKeyStore):
+        def mark_delivered(self, notifications: Any, now: Any) -> None:
+            raise StoreError("the store went away")
+
+    store, notifier = MarkFails(), RecordingNotifier()
+    service = make_service(store=store, notifier=notifier, clock=clock)
+    with capture_logs() as logs:
+        issued = service.create(owner="alice", name="k1", max_scope="account:read")
+    assert issued.client_secret
+    assert notifier.events(issued.key.id) == ["API key 'k1' was created"]
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["inline_delivery_unmarked"]
+    assert store.pending_notifications() == 1
+    clock.advance(timedelta(seconds=61))  # the claim lapses: the relay delivers it again
+    assert store.claim_deliveries(clock.now(), 10)[0].attempts == 2

@@ -33,7 +33,7 @@ from keyturn.crypto.sealing import SecretBox
 from keyturn.testing import RecordingNotifier, key_in_state
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
@@ -193,31 +193,43 @@ def test_async_store_survives_terminated_backends(schema: str) -> None:
 def test_lost_connection_mid_read_is_retried_and_a_lost_write_is_a_store_error(
     schema: str,
 ) -> None:
-    """With the pool's check off, a read on a dead connection succeeds on another; a write raises StoreError and wrote nothing."""
+    """A read or a BEGIN on a dead connection runs again on another; a write lost after BEGIN raises StoreError and wrote nothing."""
     conninfo, app = _tagged()
     store = PostgresKeyStore(conninfo, schema=schema, min_size=1, max_size=1)
     service = wiring.build_service(store=store, notifier=RecordingNotifier(), master_key=MASTER)
     try:
         key_id = service.create(owner="alice", name="k", max_scope="account:read").key.id
-        store.pool._check = None  # the connection is handed out unchecked, dead
-        assert terminate_backends(app) == 1
+        assert terminate_backends(app) == 1  # the pooled connection is dead, unchecked
         assert store.get(key_id) is not None
         assert terminate_backends(app) == 1
         now = datetime.now(UTC)
         later = now + timedelta(minutes=1)
+        assert store.use_nonce("c0", "n0", expires_at=later, now=now)
+        store.watch(_terminating_at("INSERT INTO keyturn_nonces", app))
         with pytest.raises(StoreError, match="lost the connection") as lost:
             store.use_nonce("c1", "n1", expires_at=later, now=now)
+        store.watch(None)
         assert "127.0.0.1" in str(lost.value)
         assert store.use_nonce("c1", "n1", expires_at=later, now=now)
     finally:
         store.close()
 
 
+def _terminating_at(prefix: str, app: str) -> Callable[[str], None]:
+    """A statement trace that terminates the store's backends when a statement starts so."""
+
+    def trace(statement: str) -> None:
+        if statement.startswith(prefix):
+            terminate_backends(app)
+
+    return trace
+
+
 @needs_postgres
 def test_async_lost_connection_mid_read_is_retried_and_a_lost_write_is_a_store_error(
     schema: str,
 ) -> None:
-    """The async store, too: an unchecked dead connection costs a read nothing and a write a StoreError."""
+    """The async store, too: a dead connection costs a read or a BEGIN nothing, a write lost after BEGIN a StoreError."""
     conninfo, app = _tagged()
 
     async def scenario() -> None:
@@ -227,14 +239,16 @@ def test_async_lost_connection_mid_read_is_retried_and_a_lost_write_is_a_store_e
         )
         try:
             issued = await service.create(owner="alice", name="k", max_scope="account:read")
-            store.pool._check = None
             assert await asyncio.to_thread(terminate_backends, app) == 1
             assert await store.get(issued.key.id) is not None
             assert await asyncio.to_thread(terminate_backends, app) == 1
             now = datetime.now(UTC)
             later = now + timedelta(minutes=1)
+            assert await store.use_nonce("c0", "n0", expires_at=later, now=now)
+            store.watch(_terminating_at("INSERT INTO keyturn_nonces", app))
             with pytest.raises(StoreError, match="lost the connection"):
                 await store.use_nonce("c1", "n1", expires_at=later, now=now)
+            store.watch(None)
             assert await store.use_nonce("c1", "n1", expires_at=later, now=now)
         finally:
             await store.aclose()

@@ -259,7 +259,11 @@ def build_async_service(
 
 
 async def open_async_store(db: str | None = None) -> AsyncKeyStore:
-    """The store ``db`` names as an async port: PostgreSQL natively, SQLite in worker threads."""
+    """The store ``db`` names as an async port: PostgreSQL natively, SQLite through a wrapper.
+
+    SQLite's writes run on one writer thread (batched into one commit when they queue up) and
+    its reads, short and local, on the event loop.
+    """
     target = database(db)
     if is_postgres(target):
         from keyturn.adapters.postgres import AsyncPostgresKeyStore  # noqa: PLC0415
@@ -268,7 +272,7 @@ async def open_async_store(db: str | None = None) -> AsyncKeyStore:
     from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
     from keyturn.adapters.to_async import AsyncStore  # noqa: PLC0415
 
-    return AsyncStore(SQLiteKeyStore(target))
+    return AsyncStore(SQLiteKeyStore(target), inline_reads=True)
 
 
 #: How the API runs the lifecycle: its callers are authenticated by token, so ``enable`` is

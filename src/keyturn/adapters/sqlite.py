@@ -7,9 +7,12 @@ the writer: each read runs on its own connection, taken from a small pool of idl
 them read the last commit while a write is under way). Writes go through one connection in
 ``BEGIN IMMEDIATE`` transactions: this process's writers take turns on it (behind a lock that
 is free whenever one thread does the writing, as under ``keyturn serve``), other processes'
-wait on SQLite's busy timeout. The schema is created on first use and migrated forward. A new
-file is created readable by its owner only (0600), and so are its ``-wal`` and ``-shm``.
-Every :mod:`sqlite3` failure leaves as a :class:`~keyturn.core.errors.StoreError`.
+wait on SQLite's busy timeout. :meth:`SQLiteKeyStore.batch` runs many writes in one transaction,
+each in a savepoint: one commit, one wait for the disk, for all of them (the async wrapper's
+writer thread uses it for the writes that queued up meanwhile). The schema is created on first
+use and migrated forward. A new file is created readable by its owner only (0600), and so are
+its ``-wal`` and ``-shm``. Every :mod:`sqlite3` failure leaves as a
+:class:`~keyturn.core.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ class SQLiteKeyStore(SqlStore):
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.scrub_delivered_codes = scrub_delivered_codes
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._batching = False
+        self._scrub_after_batch = False
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._opened: list[sqlite3.Connection] = []
         self._closed = False
@@ -171,7 +176,7 @@ class SQLiteKeyStore(SqlStore):
             raise self._failed(e) from e
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> int:
-        relax = not durable and self.synchronous in ("FULL", "EXTRA")
+        relax = not durable and not self._batching and self.synchronous in ("FULL", "EXTRA")
         try:
             with self._write_lock:
                 if relax:  # a commit without the fsync; the next durable one syncs the WAL
@@ -189,18 +194,58 @@ class SQLiteKeyStore(SqlStore):
         try:
             with self._write_lock:
                 cur = self._writer.cursor()
-                cur.execute("BEGIN IMMEDIATE")
+                begin, commit, undo = (
+                    ("SAVEPOINT write", "RELEASE write", "ROLLBACK TO write")
+                    if self._batching
+                    else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+                )
+                cur.execute(begin)
                 try:
                     yield Tx(cur, self.dialect, None)  # the connection traces every statement
                 except BaseException:
-                    cur.execute("ROLLBACK")
+                    cur.execute(undo)
+                    if self._batching:
+                        cur.execute(commit)
                     raise
                 else:
-                    cur.execute("COMMIT")
+                    cur.execute(commit)
                 finally:
                     cur.close()
         except sqlite3.Error as e:
             raise self._failed(e) from e
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run the writes this thread makes in the block in one transaction: one commit for all.
+
+        Each write is a savepoint, so one that fails undoes only itself; if the commit fails,
+        none is written. Readers see them all at once, when the block ends.
+        """
+        with self._write_lock:
+            if self._batching:  # already in a batch: this block is part of it
+                yield
+                return
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self._failed(e) from e
+            self._batching = True
+            try:
+                yield
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    self._writer.execute("COMMIT")
+                except sqlite3.Error as e:
+                    self._writer.execute("ROLLBACK")
+                    raise self._failed(e) from e
+            finally:
+                self._batching = False
+        if self._scrub_after_batch:
+            self._scrub_after_batch = False
+            self._after_code_dropped()
 
     def _after_code_dropped(self) -> None:
         """Fold the WAL into the file and truncate it, so no old page keeps the erased code.
@@ -209,6 +254,9 @@ class SQLiteKeyStore(SqlStore):
         of the page until a checkpoint. A checkpoint another process blocks is retried by the
         next delivery; switch it off with ``scrub_delivered_codes=False`` to save the fsyncs.
         """
+        if self._batching:  # a checkpoint waits for the batch's commit
+            self._scrub_after_batch = True
+            return
         if self.scrub_delivered_codes:
             with self._write_lock:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

@@ -6,23 +6,29 @@ verifier) is called inline. PostgreSQL has a native async store
 (:class:`~keyturn.adapters.postgres.AsyncPostgresKeyStore`). These wrappers add no rule: each
 method is the port's, typed, calling the same method of the wrapped adapter.
 
-:class:`AsyncStore` sends reads to a small pool of threads and every write to one writer
-thread. With SQLite this is what the file wants: readers run side by side on their own
-connections, and writers are serialised by a queue (the writer thread's) instead of a convoy of
-threads waking one another on a lock.
+:class:`AsyncStore` sends every write to one writer thread, through a queue (no convoy of
+threads waking one another on a lock), and reads to a small pool of threads or, with
+``inline_reads``, runs them on the event loop. When writes queue up and the store can batch them
+(:class:`Batching`: SQLite), the writer runs them in one transaction, each in its own savepoint,
+so one commit (one wait for the disk) serves them all: group commit. Each caller gets its answer
+only once that commit is done, and a write that fails undoes only itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import queue
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
+    from contextlib import AbstractContextManager
     from datetime import datetime
 
     from keyturn.core.records import (
@@ -42,24 +48,113 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 T = TypeVar("T")
 
+#: The most queued writes one transaction takes.
+MAX_BATCH: Final = 64
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A store that can run the writes of a block in one transaction (one commit for all)."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes made in this block on this thread share one transaction, each a savepoint."""
+        ...
+
+
+@attrs.define(eq=False)
+class _Job:
+    call: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+    def settle(self, result: Any, error: BaseException | None) -> None:  # noqa: ANN401 (any answer)
+        def done() -> None:
+            if self.future.cancelled():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        self.loop.call_soon_threadsafe(done)
+
+
+class _Writer:
+    """One thread that runs queued writes, a batch at a time where the store can batch."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="keyturn-write", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: _Job) -> None:
+        self._jobs.put(job)
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Finish the queued writes, then end the thread (``wait``: until it has ended)."""
+        self._jobs.put(None)
+        if wait:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (first := self._jobs.get()) is not None:
+            jobs, stopping = [first], False
+            while len(jobs) < MAX_BATCH:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.append(more)
+            self._write(jobs)
+            if stopping:
+                return
+
+    def _write(self, jobs: list[_Job]) -> None:
+        if len(jobs) == 1 or not isinstance(self._store, Batching):
+            for job in jobs:
+                job.settle(*_outcome(job))
+            return
+        try:
+            with self._store.batch():
+                outcomes = [_outcome(job) for job in jobs]
+        except Exception as e:  # noqa: BLE001 (the commit failed: every write in it did)
+            outcomes = [(None, e) for _ in jobs]
+        for job, (result, error) in zip(jobs, outcomes, strict=True):
+            job.settle(result, error)
+
+
+def _outcome(job: _Job) -> tuple[Any, BaseException | None]:
+    try:
+        return job.call(), None
+    except Exception as e:  # noqa: BLE001 (handed to the caller)
+        return None, e
+
 
 @attrs.define
 class AsyncStore:
     """A sync :class:`~keyturn.ports.KeyStore` as an :class:`~keyturn.ports.AsyncKeyStore`.
 
-    ``threaded`` (default) runs reads on up to ``readers`` worker threads and writes on one
-    writer thread; set it to ``False`` for a store that never blocks, such as
-    :class:`~keyturn.adapters.memory.InMemoryKeyStore`, to call it inline.
+    ``threaded`` (default) runs writes on one writer thread (batched where the store can) and
+    reads on up to ``readers`` worker threads, or on the event loop itself with
+    ``inline_reads`` (for a store whose reads are short and local, as SQLite's in WAL mode are:
+    a thread hop costs more than the read; a read of a page not in memory then blocks the loop
+    for one disk read). ``threaded=False`` calls everything inline, for a store that never
+    blocks, such as :class:`~keyturn.adapters.memory.InMemoryKeyStore`.
     """
 
     store: KeyStore
     threaded: bool = True
+    inline_reads: bool = False
     readers: int = 4
     _read_pool: ThreadPoolExecutor | None = attrs.field(default=None, init=False, repr=False)
-    _write_pool: ThreadPoolExecutor | None = attrs.field(default=None, init=False, repr=False)
+    _writer: _Writer | None = attrs.field(default=None, init=False, repr=False)
 
     async def _read(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if not self.threaded:
+        if not self.threaded or self.inline_reads:
             return method(*args, **kwargs)
         if self._read_pool is None:
             self._read_pool = ThreadPoolExecutor(self.readers, thread_name_prefix="keyturn-read")
@@ -69,10 +164,14 @@ class AsyncStore:
     async def _write(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if not self.threaded:
             return method(*args, **kwargs)
-        if self._write_pool is None:
-            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="keyturn-write")
-        call = functools.partial(method, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._write_pool, call)
+        if self._writer is None:
+            self._writer = _Writer(self.store)
+            # a wrapper dropped without aclose() still ends its thread
+            weakref.finalize(self, self._writer.stop, wait=False)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._writer.submit(_Job(functools.partial(method, *args, **kwargs), future, loop))
+        return await future
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -194,12 +293,14 @@ class AsyncStore:
         await self._write(self.store.mark_failed, notification_id, retry_at, error)
 
     async def aclose(self) -> None:
-        """Close the wrapped store (after its pending writes) and stop the threads."""
-        await self._write(self.store.close)
-        for pool in (self._read_pool, self._write_pool):
-            if pool is not None:
-                pool.shutdown(wait=False)
-        self._read_pool = self._write_pool = None
+        """Finish the pending writes, stop the threads, and close the wrapped store."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.stop)
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=False)
+            self._read_pool = None
+        await asyncio.to_thread(self.store.close)
 
 
 @attrs.define

@@ -19,7 +19,7 @@ import attrs
 from keyturn._log import get_logger
 from keyturn.core import validation
 from keyturn.core.commands import CheckCode, SendCode
-from keyturn.core.errors import KeyNotFound
+from keyturn.core.errors import KeyNotFound, KeyturnError
 from keyturn.core.policy import Policy
 from keyturn.core.records import Delivery
 from keyturn.service._sync.relay import OutboxRelay
@@ -116,8 +116,12 @@ class ServiceBase:
 
     def _deliver(self, notifications: Sequence[Notification]) -> None:
         """Best effort: deliver this request's own notifications (stored claimed) now."""
-        if self.deliver_inline and notifications:
+        if not (self.deliver_inline and notifications):
+            return
+        try:
             self.relay.deliver([Delivery(n, attempts=1) for n in notifications])
+        except KeyturnError as e:  # the change is written: its claim lapses and the relay retries
+            self.logger.warning("inline_delivery_unmarked", error=type(e).__name__)
 
     def _actor(self, actor: object, owner: object) -> str:
         return validation.actor(owner if actor is None else actor)

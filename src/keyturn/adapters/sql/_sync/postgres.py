@@ -9,12 +9,15 @@ run a few times there (``prepare_threshold``), so the store's fixed statements r
 The pool is sized to the server unless told: at most a quarter of its ``max_connections``,
 and no more than four per CPU of this machine, so many backend instances can share it.
 
-A database restart or a terminated backend must not turn into failed requests. The pool checks
-each connection as it hands it out (``check=``) and replaces a dead one; a read whose connection
-is lost even so runs once more on another (a fresh statement sees the same READ COMMITTED view).
-A write is never retried here: whether a lost commit happened cannot be known, so it becomes a
-:class:`~keyturn.core.errors.StoreError`, as does every other database failure; no psycopg
-exception leaves a store. Messages and reprs name the server by
+A database restart or a terminated backend must not turn into failed requests, and checking
+every connection as it is handed out would cost a round trip each time. So a lost connection is
+found when it is used, and then the pool checks all its idle ones at once (one dead connection
+usually means every one is: the server restarted, or ended them). A read whose connection is
+lost runs once more on another (a fresh statement sees the same READ COMMITTED view); so does a
+transaction whose ``BEGIN`` could not be sent, since nothing of it reached the server. A write
+lost after that is never retried here: whether its commit happened cannot be known, so it
+becomes a :class:`~keyturn.core.errors.StoreError`, as does every other database failure; no
+psycopg exception leaves a store. Messages and reprs name the server by
 :func:`~keyturn.adapters.conninfo.describe`, never with its password.
 Generated from its async source by ``scripts/unasync.py``: edit that one.
 """
@@ -128,7 +131,6 @@ class PostgresStore(SqlStore):
                 timeout=self._timeout,
                 kwargs={"autocommit": True},
                 configure=self._configure,
-                check=self._check,
                 open=False,
             )
             self._pool.open(wait=True, timeout=self._timeout)
@@ -149,18 +151,12 @@ class PostgresStore(SqlStore):
         if self.schema is not None:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
 
-    def _check(self, conn: psycopg.Connection[Any]) -> None:
-        """The pool's check of a connection it hands out; a dead one has the pool check the rest.
-
-        One dead connection usually means every idle one is (the server restarted, or ended
-        them): sweeping them now costs one round trip each, where finding them one checkout at a
-        time would back off longer after each.
-        """
-        try:
-            ConnectionPool.check_connection(conn)
-        except psycopg.Error:
+    def _lost(self, error: psycopg.Error, *, last: bool) -> None:
+        """A connection was lost: check the pool's idle ones, then raise unless another try."""
+        if last or isinstance(error, PoolTimeout):
+            raise _store_error(self._where, error) from error
+        with contextlib.suppress(psycopg.Error):
             self.pool.check()
-            raise
 
     # --- the driver hooks -------------------------------------------------------------------
 
@@ -175,8 +171,7 @@ class PostgresStore(SqlStore):
                     cur = conn.execute(query, params)
                     return cur.fetchall() if many else cur.fetchone()
             except LOST as e:
-                if attempt == 2 or isinstance(e, PoolTimeout):  # noqa: PLR2004
-                    raise _store_error(self._where, e) from e
+                self._lost(e, last=attempt == 2)  # noqa: PLR2004
             except psycopg.Error as e:
                 raise _store_error(self._where, e) from e
         raise AssertionError  # pragma: no cover (the loop returns or raises)
@@ -197,21 +192,42 @@ class PostgresStore(SqlStore):
                 cur = conn.execute(self.dialect.sql(sql), params)
                 changed: int = cur.rowcount
                 return changed
+        except LOST as e:
+            self._lost(e, last=False)  # the others are checked; this write is not retried
+            raise _store_error(self._where, e) from e
         except psycopg.Error as e:
             raise _store_error(self._where, e) from e
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Tx]:
         try:
+            with self._begun() as conn, conn.cursor() as cur:
+                try:
+                    yield Tx(cur, self.dialect, self.trace)
+                except BaseException:
+                    with contextlib.suppress(psycopg.Error):  # a lost connection rolled back
+                        conn.execute("ROLLBACK")
+                    raise
+                if self.trace is not None:
+                    self.trace("COMMIT")
+                conn.execute("COMMIT")
+        except psycopg.Error as e:
+            raise _store_error(self._where, e) from e
+
+    @contextlib.contextmanager
+    def _begun(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in a transaction; another one if ``BEGIN`` could not be sent."""
+        for attempt in (1, 2):
             with self.pool.connection() as conn:
                 if self.trace is not None:
                     self.trace("BEGIN")
-                with conn.transaction(), conn.cursor() as cur:
-                    yield Tx(cur, self.dialect, self.trace)
-                    if self.trace is not None:
-                        self.trace("COMMIT")
-        except psycopg.Error as e:
-            raise _store_error(self._where, e) from e
+                try:
+                    conn.execute("BEGIN")
+                except LOST as e:
+                    self._lost(e, last=attempt == 2)  # noqa: PLR2004
+                    continue
+                yield conn
+                return
 
     # --- administration ---------------------------------------------------------------------
 
