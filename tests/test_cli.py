@@ -1,4 +1,4 @@
-"""The keyturn command, run as a subprocess against its SQLite default."""
+"""The keyturn command, run as a subprocess against its SQLite default (and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from clitools import code_from, keyturn, new_key, ok, refused
 from keyturn import SecurityAnswer, SecurityKeyRequired, wiring
-from keyturn.adapters import seal_keys
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.totp import TotpVerifier
 from keyturn.testing import RecordingNotifier
@@ -24,42 +24,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-def keyturn(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m keyturn ARGS`` in ``cwd``."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
-    full_env.update(env or {})
-    return subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "keyturn", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-        check=False,
-    )
-
-
-def ok(cwd: Path, *args: str) -> Any:
-    """Run a command with --json that must succeed; return its parsed output."""
-    done = keyturn(cwd, "--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def code_from(stderr: str) -> str:
-    """The code a --dev run printed."""
-    match = re.search(r"code: (\d{6})", stderr)
-    assert match, stderr
-    return match.group(1)
-
-
 def test_full_flow_on_the_default_store(tmp_path: Path) -> None:
     """create, ack, activate, verify, disable, enable, edit, reset, remove work on ./keyturn.db."""
     created = ok(
         tmp_path,
         "create",
+        "--init",
         "--owner",
         "alice",
         "--name",
@@ -87,7 +57,7 @@ def test_full_flow_on_the_default_store(tmp_path: Path) -> None:
     assert (edited["state"], edited["ip_whitelist"]) == ("disabled", [])
     reset = ok(tmp_path, "reset", key_id)
     assert reset["client_secret"] not in (None, created["client_secret"])
-    assert ok(tmp_path, "remove", key_id)["state"] == "removed"
+    assert ok(tmp_path, "remove", key_id, "--yes")["state"] == "removed"
     shown = ok(tmp_path, "show", key_id)
     assert [h["event"] for h in shown["history"]][-3:] == [
         "edited_api_key",
@@ -100,11 +70,14 @@ def test_full_flow_on_the_default_store(tmp_path: Path) -> None:
 
 def test_secret_shown_once_with_a_warning(tmp_path: Path) -> None:
     """Create prints the secret with a warning; list and show never print it."""
-    done = keyturn(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")
+    done = keyturn(
+        tmp_path, "create", "--init", "--owner", "o", "--name", "n", "--scope", "account:read"
+    )
     assert done.returncode == 0
-    secret = re.search(r"client_secret: (\S+)", done.stdout)
+    secret = re.search(r"^ {6}(\S{43})$", done.stdout, re.MULTILINE)  # alone on its line
     assert secret
-    assert "shown this once" in done.stdout
+    assert "client_secret (shown this once)" in done.stdout
+    assert "it cannot be shown again" in done.stdout
     for args in (("list",), ("show", "1"), ("--json", "show", "1"), ("--json", "list")):
         out = keyturn(tmp_path, *args)
         assert secret.group(1) not in out.stdout + out.stderr
@@ -113,7 +86,9 @@ def test_secret_shown_once_with_a_warning(tmp_path: Path) -> None:
 def test_without_a_notifier_codes_wait_in_the_outbox(tmp_path: Path) -> None:
     """With no notifier configured a command sends nothing, says so, and leaves the code queued for a relay."""
     key_id = str(
-        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+        ok(tmp_path, "create", "--init", "--owner", "o", "--name", "n", "--scope", "account:read")[
+            "id"
+        ]
     )
     ok(tmp_path, "ack", key_id)
     done = keyturn(tmp_path, "activate", key_id)
@@ -142,7 +117,9 @@ def test_without_a_notifier_codes_wait_in_the_outbox(tmp_path: Path) -> None:
 def test_relay_refuses_to_start_without_a_notifier(tmp_path: Path, args: tuple[str, ...]) -> None:
     """`keyturn relay` with no notifier (or the console one) outside --dev exits 2 with one line saying what to set, and erases nothing."""
     key_id = str(
-        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+        ok(tmp_path, "create", "--init", "--owner", "o", "--name", "n", "--scope", "account:read")[
+            "id"
+        ]
     )
     ok(tmp_path, "ack", key_id)
     ok(tmp_path, "activate", key_id)
@@ -167,6 +144,7 @@ def test_console_notifier_needs_dev(tmp_path: Path) -> None:
         "--notifier",
         "console",
         "create",
+        "--init",
         "--owner",
         "o",
         "--name",
@@ -181,6 +159,7 @@ def test_console_notifier_needs_dev(tmp_path: Path) -> None:
         tmp_path,
         "--dev",
         "create",
+        "--init",
         "--owner",
         "o",
         "--name",
@@ -197,8 +176,8 @@ def test_console_notifier_needs_dev(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "exit_code", "message"),
     [
-        (("ack", "99"), 1, "no API key with id 99"),
-        (("activate", "1"), 1, "acknowledge the secret first"),
+        (("ack", "99"), 4, "no API key with id 99 in keyturn.db; keyturn list --all shows"),
+        (("activate", "1"), 1, "acknowledge the secret first. Next: keyturn ack 1"),
         (
             ("create", "--owner", "o", "--name", "bad name", "--scope", "account:read"),
             2,
@@ -207,25 +186,36 @@ def test_console_notifier_needs_dev(tmp_path: Path) -> None:
         (("create", "--owner", "o", "--name", "n", "--scope", "bank:read"), 2, "invalid max_scope"),
         (("verify", "1", "12ab56"), 2, "invalid code"),
         (("ack", "not-a-number"), 2, "invalid int value"),
-        (("--db", "/nonexistent/dir/k.db", "list"), 3, "cannot"),
+        (("--db", "/nonexistent/dir/k.db", "list"), 10, "no key store at /nonexistent/dir/k.db"),
+        (("--db", "/nonexistent/dir/k.db", "init"), 3, "cannot open the SQLite key store"),
     ],
 )
 def test_errors_are_one_line_with_documented_exit_codes(
     tmp_path: Path, args: tuple[str, ...], exit_code: int, message: str
 ) -> None:
-    """Refusals exit 1, bad input 2, infrastructure 3; each is a line on stderr, no traceback."""
-    keyturn(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")
+    """Each kind of failure has its exit code and one line on stderr, with no traceback."""
+    new_key(tmp_path)
     done = keyturn(tmp_path, *args)
     assert done.returncode == exit_code, done.stderr
     assert message in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("keyturn: ")
+    assert done.stderr.count("\n") == 1
 
 
 def test_db_from_environment(tmp_path: Path) -> None:
     """KEYTURN_DB chooses the store file."""
     env = {"KEYTURN_DB": str(tmp_path / "elsewhere.db")}
     done = keyturn(
-        tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read", env=env
+        tmp_path,
+        "create",
+        "--init",
+        "--owner",
+        "o",
+        "--name",
+        "n",
+        "--scope",
+        "account:read",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "elsewhere.db").exists()
@@ -234,7 +224,7 @@ def test_db_from_environment(tmp_path: Path) -> None:
 
 def test_bad_server_key_is_refused(tmp_path: Path) -> None:
     """A malformed KEYTURN_SERVER_KEY is bad input, named in the message."""
-    done = keyturn(tmp_path, "list", env={"KEYTURN_SERVER_KEY": "abc"})
+    done = keyturn(tmp_path, "init", env={"KEYTURN_SERVER_KEY": "abc"})
     assert done.returncode == 2
     assert "KEYTURN_SERVER_KEY" in done.stderr
 
@@ -242,7 +232,9 @@ def test_bad_server_key_is_refused(tmp_path: Path) -> None:
 def test_diagram_for_a_pending_key(tmp_path: Path) -> None:
     """Diagram --key highlights the key's state and shows its code's time left."""
     key_id = str(
-        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
+        ok(tmp_path, "create", "--init", "--owner", "o", "--name", "n", "--scope", "account:read")[
+            "id"
+        ]
     )
     ok(tmp_path, "ack", key_id)
     ok(tmp_path, "activate", key_id)
@@ -285,7 +277,9 @@ def test_svg_renders_when_graphviz_is_there(tmp_path: Path) -> None:
 
 def test_relay_once(tmp_path: Path) -> None:
     """Relay --once reports what it delivered (nothing pending here)."""
-    assert ok(tmp_path, "--dev", "relay", "--once") == {"delivered": 0, "failed": 0, "expired": 0}
+    ok(tmp_path, "init")
+    done = ok(tmp_path, "--dev", "relay", "--once")
+    assert done == {"delivered": 0, "failed": 0, "expired": 0, "dev_codes": []}
 
 
 def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
@@ -295,11 +289,12 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     out = done.stdout
     for expected in (
         "acknowledge the secret first",
-        "a new code can be requested from",
+        "too early for a new code for key 1: one can be sent in 1 min 30 s (at 12:02:00 UTC)",
         "verification code does not match",
-        "verification code expired",
+        "the code expired",
         "[active]",
-        "invalid credentials (key_not_active)",
+        "invalid credentials (reason, for the server's log only: key_not_active)",
+        "invalid credentials (reason, for the server's log only: invalid_credentials)",
         "[removed]",
         "removed_api_key",
     ):
@@ -308,15 +303,18 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
 
 
 def test_resend_and_cancel(tmp_path: Path) -> None:
-    """Resend is refused before 2 minutes with the time it opens; cancel returns the key."""
-    key_id = str(
-        ok(tmp_path, "create", "--owner", "o", "--name", "n", "--scope", "account:read")["id"]
-    )
-    ok(tmp_path, "ack", key_id)
-    ok(tmp_path, "activate", key_id)
+    """Resend is refused before 2 minutes (exit 6) with the wait and its UTC time; cancel returns the key."""
+    key_id = new_key(tmp_path, "ack", "activate")
     early = keyturn(tmp_path, "resend", key_id)
-    assert early.returncode == 1
-    assert "a new code can be requested from" in early.stderr
+    assert early.returncode == 6
+    assert re.search(
+        r"too early for a new code for key 1: one can be sent in \d+ min( \d+ s)? "
+        r"\(at \d\d:\d\d:\d\d UTC\)\. Next: keyturn verify 1 CODE",
+        early.stderr,
+    ), early.stderr
+    body = refused(tmp_path, "resend", key_id)
+    assert (body["error"], body["key_id"]) == ("resend_too_early", 1)
+    assert datetime.fromisoformat(body["available_at"]) > datetime.now(UTC)
     assert ok(tmp_path, "cancel", key_id)["state"] == "secret_acknowledged"
 
 
@@ -325,6 +323,7 @@ def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
     import signal  # noqa: PLC0415
     import time  # noqa: PLC0415
 
+    ok(tmp_path, "init")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "keyturn", "--dev", "relay", "--interval", "0.05"],
@@ -407,6 +406,7 @@ def test_serve_runs_the_api(tmp_path: Path, served_db: dict[str, str]) -> None:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
+    run("init")
     made = run("create", "--owner", "o", "--name", "n", "--scope", "account:read_write")
     key_id = str(made["id"])
     run("ack", key_id)
@@ -468,7 +468,7 @@ def test_serve_runs_the_api(tmp_path: Path, served_db: dict[str, str]) -> None:
 class TestRotateServerKey:
     def test_rotation_reseals_and_finish_retires_the_old_key(self, tmp_path: Path) -> None:
         """rotate-server-key adds k2 and re-seals every secret; --finish drops the unused k1."""
-        ok(tmp_path, "create", "--owner", "a", "--name", "one", "--scope", "trade:read")
+        ok(tmp_path, "create", "--init", "--owner", "a", "--name", "one", "--scope", "trade:read")
         ok(tmp_path, "create", "--owner", "a", "--name", "two", "--scope", "trade:read")
         ring = tmp_path / "keyturn.db.seal"
         assert ring.stat().st_mode & 0o777 == 0o600
@@ -476,7 +476,7 @@ class TestRotateServerKey:
         rotated = ok(tmp_path, "rotate-server-key")
         assert (rotated["current"], rotated["resealed"], rotated["left"]) == ("k2", 2, 0)
         assert set(json.loads(ring.read_text())["keys"]) == {"k1", "k2"}
-        finished = ok(tmp_path, "rotate-server-key", "--finish")
+        finished = ok(tmp_path, "rotate-server-key", "--finish", "--yes")
         assert (finished["resealed"], finished["dropped"], finished["in_use"]) == (
             0,
             ["k1"],
@@ -495,6 +495,7 @@ class TestRotateServerKey:
             tmp_path,
             "--json",
             "create",
+            "--init",
             "--owner",
             "a",
             "--name",
@@ -508,7 +509,7 @@ class TestRotateServerKey:
         assert refused.returncode == 2
         assert "KEYTURN_SEAL_KEYS" in refused.stderr
         env2 = {"KEYTURN_SEAL_KEYS": "k2:" + "22" * 32 + ",k1:" + "11" * 32}
-        finished = keyturn(tmp_path, "--json", "rotate-server-key", "--finish", env=env2)
+        finished = keyturn(tmp_path, "--json", "rotate-server-key", "--finish", "-y", env=env2)
         assert finished.returncode == 0, finished.stderr
         report = json.loads(finished.stdout)
         assert (report["resealed"], report["in_use"], report["dropped"]) == (1, ["k2"], [])
@@ -517,6 +518,7 @@ class TestRotateServerKey:
     def test_hash_only_has_nothing_to_rotate(self, tmp_path: Path) -> None:
         """With KEYTURN_SECRETS=hashed no secret is sealed and rotation says so."""
         env = {"KEYTURN_SECRETS": "hashed"}
+        ok(tmp_path, "init", env=env)
         done = keyturn(tmp_path, "rotate-server-key", "--finish", env=env)
         assert done.returncode == 2
         assert "hashed" in done.stderr
@@ -525,6 +527,7 @@ class TestRotateServerKey:
 class TestSecurityKeyCommand:
     def test_enroll_show_remove(self, tmp_path: Path) -> None:
         """Enroll prints the TOTP secret once; show never does; remove says whether one existed."""
+        ok(tmp_path, "init")
         enrolled = ok(tmp_path, "security-key", "enroll", "alice", "--name", "phone")
         secret = enrolled["secret"]
         assert enrolled["uri"].startswith("otpauth://totp/keyturn:alice?secret=")
@@ -543,6 +546,7 @@ class TestSecurityKeyCommand:
 
     def test_bad_name_is_bad_input(self, tmp_path: Path) -> None:
         """A bad name exits with the bad-input code and enrolls nothing."""
+        ok(tmp_path, "init")
         done = keyturn(tmp_path, "security-key", "enroll", "alice", "--name", "bad name")
         assert done.returncode == 2
         assert "invalid name" in done.stderr
@@ -550,6 +554,7 @@ class TestSecurityKeyCommand:
 
     def test_hashed_only_deployments_cannot_enroll(self, tmp_path: Path) -> None:
         """With KEYTURN_SECRETS=hashed there is nothing to seal a TOTP secret with: bad input."""
+        ok(tmp_path, "init", env={"KEYTURN_SECRETS": "hashed"})
         done = keyturn(
             tmp_path, "security-key", "enroll", "alice", env={"KEYTURN_SECRETS": "hashed"}
         )
@@ -558,17 +563,18 @@ class TestSecurityKeyCommand:
 
     def test_rotation_keeps_ring_keys_security_keys_use(self, tmp_path: Path) -> None:
         """rotate-server-key re-seals security keys too, so --finish can drop the old ring key."""
+        ok(tmp_path, "init")
         enrolled = ok(tmp_path, "security-key", "enroll", "alice")
         rotated = ok(tmp_path, "rotate-server-key")
         assert (rotated["resealed"], rotated["left"]) == (1, 0)
-        finished = ok(tmp_path, "rotate-server-key", "--finish")
+        finished = ok(tmp_path, "rotate-server-key", "--finish", "--yes")
         assert (finished["dropped"], finished["in_use"]) == (["k1"], ["k2"])
         db = str(tmp_path / "keyturn.db")
         service = wiring.build_service(
             store=wiring.open_store(db),
             notifier=RecordingNotifier(),
             master_key=wiring.server_key(db),
-            secret_box=seal_keys.secret_box(db),
+            secret_box=wiring.secret_box(db),
         )
         try:
             with pytest.raises(SecurityKeyRequired) as raised:
