@@ -154,13 +154,14 @@ class App:
         except Exception:  # noqa: BLE001 (a message's extra detail must not hide the error)
             return None
 
-    def confirm(self, question: str) -> None:
-        """Go on only if ``--yes`` was given or the person at the terminal answers yes."""
+    def confirm(self, what: str) -> None:
+        """Go on with ``what`` only after ``--yes``, or a yes from the person at the terminal."""
         if getattr(self.args, "yes", False):
             return
         if not sys.stdin.isatty():
-            raise usage(f"{question.rstrip('?')}: add --yes to confirm (no terminal to ask on)")
-        print(self.err(f"{question} [y/N] ", "bold"), end="", file=sys.stderr, flush=True)
+            raise usage(f"{what}: add --yes to confirm it (there is no terminal to ask on)")
+        question = f"{what[0].upper()}{what[1:]}. Go on? [y/N] "
+        print(self.err(question, "bold"), end="", file=sys.stderr, flush=True)
         try:
             answer = input().strip().lower()
         except EOFError:

@@ -111,6 +111,12 @@ def no_store(where: str, *, hint: str) -> Failure:
     )
 
 
+#: The inputs whose rules the commands' --help explains.
+_DOCUMENTED: Final = frozenset(
+    {"name", "max_scope", "ip_whitelist", "enabled_features", "code", "owner", "public_key"}
+)
+
+
 @attrs.frozen
 class Context:
     """What a message about a key needs: the clock's now, the policy, and a way to read a key."""
@@ -168,6 +174,8 @@ def _message(error: errors.KeyturnError, ctx: Context) -> str:
     elif isinstance(e, errors.CodeExpired):
         text = f"the code expired {when(e.expired_at, now)}"
     elif isinstance(e, errors.InvalidInput):
+        if e.field not in _DOCUMENTED:
+            return e.message
         return f"{e.message} (keyturn {ctx.command} --help says what is accepted)"
     elif isinstance(e, errors.QuotaExceeded):
         return f"{e.message}: keyturn list --owner {e.owner}, then keyturn remove ID"

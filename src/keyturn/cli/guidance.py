@@ -77,7 +77,7 @@ def _pending_steps(key: ApiKey, now: datetime, policy: Policy) -> list[str]:
     if live is not None:
         left = duration(seconds_until(live.expires_at, now, round_up=False))
         tries = checks.attempts_left(key, policy)
-        steps.append(f"keyturn verify {k} CODE with the code sent to {key.owner} ({left} left, ")
+        steps.append(f"keyturn verify {k} CODE with the code {key.owner} was sent ({left} left, ")
         steps[-1] += f"{tries} {'try' if tries == 1 else 'tries'})"
     send_at = views.next_send_at(key, now=now, policy=policy)
     if send_at > now:

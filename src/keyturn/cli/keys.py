@@ -37,9 +37,11 @@ SIMPLE: Final = {
 _SENDS_CODES: Final = (Action.REQUEST_ACTIVATION, Action.ENABLE, Action.RESEND_CODE)
 
 
-def say_next(app: App, key: ApiKey) -> None:
-    """The ``next:`` lines for ``key`` as it is now."""
+def say_next(app: App, key: ApiKey, *, queued: bool = False) -> None:
+    """The ``next:`` lines for ``key`` as it is now (first the relay, if its code waits)."""
     steps = next_steps(key, app.clock.now(), app.service.policy)
+    if queued:
+        steps.insert(0, f"keyturn relay --once --notifier smtp delivers the code to {key.owner}")
     paint = app.out
     for n, step in enumerate(steps):
         app.out.say(f"{paint('next:', 'bold') if n == 0 else '     '} {paint(step, 'cyan')}")
@@ -64,7 +66,7 @@ def report(app: App, action: Action, before: ApiKey | None, after: ApiKey) -> No
     else:
         what = DONE.get(action, action.value)
     app.out.say(f"key {after.id}: {what} (now {app.out.state(after.state)})")
-    say_next(app, after)
+    say_next(app, after, queued="waits in the outbox" in what)
 
 
 def show_issued(app: App, issued: IssuedSecret, headline: str) -> None:
@@ -110,8 +112,8 @@ def cmd_simple(app: App) -> None:
     owner = app.owner_of(key_id)
     if action is Action.REMOVE and before is not None and before.state is not State.REMOVED:
         app.confirm(
-            f"Remove key {key_id} ({before.name!r} of {before.owner}) for good? No one can use "
-            "or restore it; its history stays"
+            f"remove key {key_id} ({before.name!r} of {before.owner}) for good: no one can use "
+            "or restore it, its history stays"
         )
     after = getattr(app.service, action.value)(key_id, owner=owner, actor=app.actor)
     report(app, action, before, after)

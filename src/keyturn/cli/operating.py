@@ -128,8 +128,8 @@ def cmd_rotate(app: App) -> None:
         raise InvalidInput(seal_keys.ENV_MODE, "secrets are kept hashed only: nothing to rotate")
     if app.args.finish:
         app.confirm(
-            "Finish the rotation? Every server must have restarted since rotate-server-key: "
-            "ring keys no record uses are dropped"
+            "finish the rotation: ring keys no record uses are dropped, so every server must "
+            "have restarted since rotate-server-key"
         )
     done, left = service.reseal_secrets()
     in_use = {key_id_of(k.sealed_secret) for k in service.store.list_keys() if k.sealed_secret}

@@ -203,7 +203,7 @@ def build() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
     for _, rows in GROUPS:
         for name, help_, declare, run in rows:
-            s = sub.add_parser(name, description=help_, parents=[common])
+            s = sub.add_parser(name, prog=f"keyturn {name}", description=help_, parents=[common])
             declare(s)
             s.set_defaults(run=run, creates_store=name == "init")
     return p

@@ -14,6 +14,7 @@ seconds, never with the password.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Final
 
@@ -24,6 +25,8 @@ from .failures import STORE, Failure, no_store
 
 #: Seconds a command waits for PostgreSQL to answer before saying it cannot reach it.
 CONNECT_TIMEOUT: Final = 3
+#: libpq's keyword form (``host=h dbname=d``): a --db that starts so is meant for PostgreSQL.
+_KEYWORDS: Final = re.compile(r"\s*[A-Za-z_]+\s*=")
 #: The table every keyturn schema has (its version): a database without it holds no store.
 SCHEMA_TABLE: Final = "keyturn_schema"
 
@@ -42,6 +45,8 @@ def exists(target: str) -> bool:
 
 def check(target: str, *, create: bool) -> None:
     """Refuse to open ``target`` unless a store is there or this command creates one."""
+    if _KEYWORDS.match(target) and not is_postgres(target):  # never echo it: it may hold a password
+        raise _unreachable(target, "libpq cannot read this connection string")
     if not exists(target):
         if create:
             return
