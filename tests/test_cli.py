@@ -1009,3 +1009,70 @@ def test_cli_modules_are_small_and_say_their_role() -> None:
         source = module.read_text()
         assert source.count("\n") < 300, module.name
         assert ast.get_docstring(ast.parse(source)), module.name
+
+
+class TestFailureTable:
+    """The refusals a subprocess cannot cheaply reach (locks, the send cap, an expiry) in-process."""
+
+    NOW = datetime(2026, 1, 1, 5, 7, 46, tzinfo=UTC)
+
+    def explain(self, error: Exception) -> Any:
+        """The command's failure for ``error``, at NOW, with no key to read."""
+        from keyturn import Policy  # noqa: PLC0415
+        from keyturn.cli.failures import Context, explain  # noqa: PLC0415
+
+        ctx = Context(self.NOW, Policy(), lambda _: None, "keyturn.db", "verify")
+        return explain(error, ctx)
+
+    def test_waits_and_locks_have_their_codes_and_say_when(self) -> None:
+        """Send cap and expiry read relative with the UTC time; locks exit 7; a race exits 1."""
+        from datetime import timedelta  # noqa: PLC0415
+
+        from keyturn.core import errors  # noqa: PLC0415
+
+        later, earlier = self.NOW + timedelta(seconds=107), self.NOW - timedelta(minutes=2)
+        cap = self.explain(
+            errors.SendLimitReached(
+                key_id=1, state="pending_2fa", action="resend_code", available_at=later
+            )
+        )
+        assert (cap.exit, cap.error) == (6, "send_limit_reached")
+        assert cap.message == (
+            "too many codes were sent for key 1 (at most 5 in 10 min): the next can be sent "
+            "in 1 min 47 s (at 05:09:33 UTC)"
+        )
+        expired = self.explain(
+            errors.CodeExpired(
+                key_id=1, state="pending_2fa", action="verify_code", expired_at=earlier
+            )
+        )
+        assert (expired.exit, expired.message) == (
+            5,
+            "the code expired 2 min ago (at 05:05:46 UTC)",
+        )
+        locked = self.explain(
+            errors.ActivationLocked(
+                key_id=1, state="pending_2fa", action="verify_code", failures=100
+            )
+        )
+        assert (locked.exit, locked.error) == (7, "activation_locked")
+        assert self.explain(errors.SecurityKeyLocked(call="c", failures=100)).exit == 7
+        assert self.explain(errors.ConcurrentUpdate(1, 3)).exit == 1
+        assert self.explain(errors.StoreError("down")).body() == {
+            "error": "store_error",
+            "message": "down",
+            "exit": 3,
+        }
+
+    def test_a_locked_key_points_to_unlock(self) -> None:
+        """The next step for a key locked by wrong codes is keyturn unlock, whatever its state."""
+        import attrs  # noqa: PLC0415
+
+        from keyturn import Policy, State  # noqa: PLC0415
+        from keyturn.cli.guidance import next_steps  # noqa: PLC0415
+        from keyturn.testing import key_in_state, make_service  # noqa: PLC0415
+
+        service = make_service()
+        made = key_in_state(service, State.PENDING_2FA)
+        key = attrs.evolve(service.get(made.key.id, owner="alice"), consecutive_failures=100)
+        assert next_steps(key, self.NOW, Policy())[0].startswith(f"keyturn unlock {key.id}")

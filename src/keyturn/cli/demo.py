@@ -169,7 +169,7 @@ def _tell(out: TextIO, store: SQLiteKeyStore, where: str) -> None:
         story.say(f"  v{h.version:<2} {h.at:%H:%M:%S} {h.event:<22} {origin} -> {h.to_state.value}")
     story.say(
         "\nThe store is thrown away. Try it for real:\n"
-        "  keyturn --dev create --owner you --name bot --scope account:read"
+        "  keyturn --dev create --init --owner you --name bot --scope account:read"
     )
 
 
