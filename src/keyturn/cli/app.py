@@ -56,7 +56,8 @@ class DevConsole:
         n, now = notification, self.clock.now()
         if n.kind is NotificationKind.CODE and n.code is not None:
             self.codes.append({"owner": n.owner, "key_id": n.key_id, "code": n.code})
-            what = f"code for key {n.key_id}" if n.key_id is not None else n.subject
+            # a code for no key (a sign-in, an action to confirm) says what it is by its subject
+            what = f"code sent for key {n.key_id}" if n.key_id is not None else f"{n.subject} sent"
             valid = f", valid until {output.clock(n.expires_at, now)}" if n.expires_at else ""
             line = f"notify {n.owner}: {what}{valid}; code: {n.code} [--dev: shown here only]"
         else:
