@@ -1068,6 +1068,13 @@ def test_serve_dev_on_another_host_needs_the_override_and_warns(tmp_path: Path) 
 
 def test_serve_without_a_notifier_says_nobody_can_sign_in(tmp_path: Path) -> None:
     """Without a notifier, the start says sign-in cannot work, and so does the sign-in page."""
+    made = subprocess.run(  # noqa: S603 (keyturn serve needs a store: init makes it)
+        [sys.executable, "-m", "keyturn", "--db", str(tmp_path / "k.db"), "init"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
     with (
         _serving(tmp_path, "--db", str(tmp_path / "k.db")) as (base, err),
         httpx.Client(base_url=base, follow_redirects=True) as client,

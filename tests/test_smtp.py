@@ -179,7 +179,14 @@ def test_cli_sends_codes_by_smtp(inbox: _Inbox, port: int, tmp_path: Any) -> Non
 
     assert (
         run(
-            "create", "--owner", "ops@example.com", "--name", "k", "--scope", "account:read"
+            "create",
+            "--init",
+            "--owner",
+            "ops@example.com",
+            "--name",
+            "k",
+            "--scope",
+            "account:read",
         ).returncode
         == 0
     )

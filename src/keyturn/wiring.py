@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from keyturn.adapters import key_files
+from keyturn.adapters import key_files, seal_keys
 from keyturn.adapters.clocks import SystemClock
 from keyturn.adapters.codes import HmacCodeVerifier
 from keyturn.adapters.conninfo import is_postgres
@@ -63,6 +63,16 @@ def open_store(db: str | None = None) -> KeyStore:
     from keyturn.adapters.sqlite import SQLiteKeyStore  # noqa: PLC0415
 
     return SQLiteKeyStore(target)
+
+
+def secret_box(db: str | None = None) -> SecretBox | None:
+    """The ring that seals secrets for ``db`` (pass it to :func:`build_service`), or ``None``.
+
+    ``KEYTURN_SEAL_KEYS`` if set; else, for a SQLite file, ``<db>.seal`` (created with one key on
+    first use); ``None`` (secrets only hashed) with ``KEYTURN_SECRETS=hashed`` or for a database
+    that is not a file. See :mod:`keyturn.adapters.seal_keys`.
+    """
+    return seal_keys.secret_box(database(db))
 
 
 def _hex_key(text: str) -> bytes:

@@ -3,12 +3,16 @@
 A SQLite file in a temporary folder, a simulated clock that the story moves by hand, and a
 recording notifier whose messages the story prints, codes included (this is a demonstration: the
 person at the terminal plays the key's owner). Each step prints what happened and where the key
-now stands in the lifecycle.
+now stands in the lifecycle; a refusal reads as the command's own (:mod:`keyturn.cli.failures`),
+and a refused login adds the reason only the server's log would hold. The store is never the
+operator's: it is created here and thrown away.
 """
 
 from __future__ import annotations
 
+import io
 import secrets
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +28,14 @@ from keyturn.core.errors import AuthenticationFailed, KeyturnError
 from keyturn.core.lifecycle import State
 from keyturn.core.records import ApiKey, IssuedSecret
 
+from .failures import Context, explain
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from keyturn.core.policy import Policy
+
+    from .app import App
 
 T = TypeVar("T")
 OWNER = "alice@example.com"
@@ -45,6 +55,7 @@ class _Story:
     out: TextIO
     clock: ManualClock
     notifier: RecordingNotifier
+    policy: Policy
     printed: int = 0
 
     def say(self, text: str) -> None:
@@ -56,8 +67,11 @@ class _Story:
         try:
             result = call()
         except KeyturnError as e:
-            why = f" ({e.reason})" if isinstance(e, AuthenticationFailed) else ""
-            self.say(f"  refused: {e.message}{why}")
+            why = ""
+            if isinstance(e, AuthenticationFailed):  # what only the server's log would say
+                why = f" (reason, for the server's log only: {e.reason})"
+            ctx = Context(self.clock.now(), self.policy, lambda _: None, "the demo store", "demo")
+            self.say(f"  refused: {explain(e, ctx).message}{why}")
             return None
         for n in self.notifier.sent[self.printed :]:
             if n.code is not None:
@@ -87,7 +101,7 @@ def _tell(out: TextIO, store: SQLiteKeyStore, where: str) -> None:
     service = wiring.build_service(
         store=store, notifier=notifier, master_key=secrets.token_bytes(32), clock=clock
     )
-    story = _Story(out, clock, notifier)
+    story = _Story(out, clock, notifier, service.policy)
     story.say(f"keyturn demo: a throwaway SQLite store in {where}, and a simulated clock.")
     issued = story.step(
         "Create a key 'demo_bot' for trading",
@@ -135,6 +149,10 @@ def _tell(out: TextIO, store: SQLiteKeyStore, where: str) -> None:
         "The client authenticates again",
         lambda: service.authenticate(key.client_id, secret, source_ip=CLIENT_IP),
     )
+    story.step(
+        "Someone tries a wrong secret",
+        lambda: service.authenticate(key.client_id, "not-the-secret", source_ip=CLIENT_IP),
+    )
     story.step("Enable: re-activation needs a code", lambda: service.enable(kid, owner=OWNER))
     story.step("Enter the code", lambda: service.verify_code(kid, code(), owner=OWNER))
     story.step(
@@ -151,5 +169,15 @@ def _tell(out: TextIO, store: SQLiteKeyStore, where: str) -> None:
         story.say(f"  v{h.version:<2} {h.at:%H:%M:%S} {h.event:<22} {origin} -> {h.to_state.value}")
     story.say(
         "\nThe store is thrown away. Try it for real:\n"
-        "  keyturn --dev create --owner you --name bot --scope account:read"
+        "  keyturn --dev create --init --owner you --name bot --scope account:read"
     )
+
+
+def cmd_demo(app: App) -> None:
+    """Tell the story on the terminal, or as ``{"transcript": [lines]}`` with ``--json``."""
+    if not app.args.json:
+        run_demo(sys.stdout)
+        return
+    transcript = io.StringIO()
+    run_demo(transcript)
+    app.emit({"transcript": transcript.getvalue().splitlines()}, "")
