@@ -264,6 +264,9 @@ def test_serve_testnet_answers_testnet_true(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    subprocess.run(
+        [sys.executable, "-m", "keyturn", "init"], cwd=tmp_path, env=env, check=True, timeout=60
+    )
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "keyturn", "serve", "--port", str(port), "--testnet"],
         cwd=tmp_path,
@@ -272,12 +275,15 @@ def test_serve_testnet_answers_testnet_true(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
+        answer = None
+        for _ in range(600):
+            assert proc.poll() is None, f"keyturn serve exited with {proc.returncode}"
             try:
                 answer = httpx.get(f"http://127.0.0.1:{port}/api/v2/public/test", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
+        assert answer is not None, "keyturn serve did not answer within 30 s"
         assert answer.json()["testnet"] is True
         assert answer.json()["result"] == {"version": "2.1.1"}
     finally:

@@ -321,7 +321,6 @@ def test_resend_and_cancel(tmp_path: Path) -> None:
 def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
     """The relay loop runs until interrupted, then exits 130 without a traceback."""
     import signal  # noqa: PLC0415
-    import time  # noqa: PLC0415
 
     ok(tmp_path, "init")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
@@ -334,14 +333,15 @@ def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(1.5)
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the loop has started once this line is out
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert "relaying notifications" in err
-    assert "Traceback" not in err
+    assert "relaying notifications" in first
+    assert "Traceback" not in first + rest
 
 
 def test_console_script_is_installed() -> None:
