@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from keyturn import KeyService, Policy, State, diagrams, pictures
+from keyturn import KeyService, Policy, State, diagrams
 from keyturn.core.lifecycle import (
     ACTION_DOCS,
     INITIAL,
@@ -28,6 +28,7 @@ from keyturn.core.lifecycle import (
     edges,
 )
 from keyturn.core.machine import MACHINE
+from keyturn.diagrams import pictures
 from keyturn.testing import ManualClock, RecordingNotifier, make_service
 from keyturn.wiring import API_POLICY
 

@@ -1,5 +1,7 @@
 """The one place where adapters are chosen and wired into a service.
 
+One piece: the composition root; split, there would be two places that choose adapters.
+
 Everything else takes its ports as arguments. Configuration comes from arguments or the
 environment: ``KEYTURN_DB`` (a SQLite path, or a PostgreSQL conninfo, as a ``postgresql://`` URL
 or libpq keywords, when the ``postgres`` extra is installed) and ``KEYTURN_SERVER_KEY`` (64 hex

@@ -1,5 +1,8 @@
 """Sync adapters as async ports, for :class:`~keyturn.service.AsyncKeyService`.
 
+One piece: the writer thread, its batching and the reader threads are one mechanism, and most of
+the length is one typed forwarding method per port method.
+
 A store or notifier that blocks (SQLite's file, an SMTP connection) runs in worker threads, so
 the event loop never waits on it; one that does not block (the in-memory store, the HMAC code
 verifier) is called inline. PostgreSQL has a native async store

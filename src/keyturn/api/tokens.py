@@ -1,5 +1,8 @@
 """Access and refresh tokens for the API, in the shape of Deribit's ``public/auth`` answer.
 
+One piece: issuing and checking a token share one format and one rule; kept together, a change to
+one cannot miss the other.
+
 A token is ``base64url(claims) "." base64url(HMAC-SHA256(token key, claims))``, decoded strictly
 (one spelling per token). Every login starts a :class:`~keyturn.core.records.Session` in the store;
 its tokens carry the session's id, the key's id and client id, the key's credential generation, the

@@ -1,5 +1,8 @@
 """Every error keyturn raises, under one root: :class:`KeyturnError`.
 
+One piece: one hierarchy, read whole by whoever maps errors to API codes, HTTP statuses and exit
+codes; each class is short.
+
 Each error carries structured attributes (``key_id``, ``state``, ``action`` and what is
 specific to it) and a message a person can act on. No message, attribute or repr ever holds a
 secret or a verification code: errors are built from identifiers and states only, and the

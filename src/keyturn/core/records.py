@@ -1,5 +1,8 @@
 """The values keyturn keeps and passes around.
 
+One piece: the records one :class:`Change` carries, which every store writes together; each class
+is short.
+
 Keys, pending codes, challenges, history entries, notifications, and the :class:`Change` a store
 applies atomically.
 

@@ -1,5 +1,8 @@
 """The reference portal's sign-in: an email address, and a one-time code sent to it.
 
+One piece: the sign-in's rules, the codes it holds and its two pages' handlers are one flow that
+nothing else uses.
+
 The account is the email address (lower-cased). A code is made by
 :class:`~keyturn.adapters.codes.HmacCodeVerifier` and delivered as a
 :class:`~keyturn.Notification` through the portal's notifier (the development mailbox, or

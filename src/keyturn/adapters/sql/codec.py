@@ -1,5 +1,8 @@
 """Records to and from storage rows: JSON text for records, integer microseconds for times.
 
+One piece: every record's encoding and decoding, so the bytes every SQL store writes have one
+definition (a record's codec and its inverse side by side); each function is short.
+
 Shared by every SQL store so that they store the same bytes. Times are stored as microseconds
 since the Unix epoch (UTC): exact, orderable in any database, and free of time-zone parsing. This
 module never sees a secret: keys hold only digests, and a notification's code travels in its own

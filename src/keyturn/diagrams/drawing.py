@@ -1,6 +1,6 @@
 """Diagrams of the lifecycle, drawn by ``transitions`` from what the one machine does.
 
-:func:`keyturn.pictures.picture` decides what is shown under a policy, from the answers of
+:func:`keyturn.diagrams.pictures.picture` decides what is shown under a policy, from the answers of
 :data:`~keyturn.core.lifecycle.MACHINE`; here a ``GraphMachine`` built from that picture draws it,
 with its Mermaid engine (no dependency) or its Graphviz engine (DOT source, through the
 ``graphviz`` package: extra ``diagrams``), and Graphviz's ``dot`` renders DOT to SVG and PNG. A
@@ -27,7 +27,7 @@ from transitions.extensions.diagrams import GraphMachine
 
 from keyturn.core.lifecycle import INITIAL, TERMINAL, Action, State
 from keyturn.core.policy import Policy
-from keyturn.pictures import ORDER, SHARED, Picture, picture, policy_caption, wrap
+from keyturn.diagrams.pictures import ORDER, SHARED, Picture, picture, policy_caption, wrap
 
 if TYPE_CHECKING:
     import graphviz

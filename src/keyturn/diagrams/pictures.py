@@ -8,7 +8,7 @@ transitions, rather than drawn as loops; what every live state shares is listed 
 ``SHARED`` box, with one arrow for ``remove``. Of two edges of one action between the same
 states, one without a caption is drawn as its twin (ACTIVATE reopening the dialog with the live
 code is drawn as ACTIVATE sending one). This module decides what is shown and draws nothing:
-:mod:`keyturn.diagrams` has ``transitions`` draw it. No I/O.
+:mod:`keyturn.diagrams.drawing` has ``transitions`` draw it. No I/O.
 """
 
 from __future__ import annotations

@@ -1,0 +1,241 @@
+"""keyturn.adapters.to_async.AsyncStore: the writer thread, group commit and inline reads.
+
+Writes to a SQLite store wrapped in ``AsyncStore`` go to one writer thread; those that queue
+while it is busy run in one transaction, each in its own savepoint. These tests hold the writer
+(another thread is inside ``store.batch()``), queue writes behind it, and read the statements
+SQLite really ran (``store.watch``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+
+from keyturn.adapters.sqlite import SQLiteKeyStore
+from keyturn.adapters.to_async import AsyncStore
+from keyturn.core.errors import QuotaExceeded
+from keyturn.testing.contract.records import T0, creation, new_key
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Iterator, Sequence
+    from pathlib import Path
+
+    from keyturn.core.records import Change
+
+LATER = T0 + timedelta(minutes=5)
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Iterator[SQLiteKeyStore]:
+    """A SQLite store on a fresh file (no fsync: these tests count commits, not wait for them)."""
+    store = SQLiteKeyStore(tmp_path / "keys.db", synchronous="OFF")
+    yield store
+    store.close()
+
+
+@contextmanager
+def writer_held(store: SQLiteKeyStore) -> Iterator[threading.Event]:
+    """Another thread sits inside ``store.batch()`` until the yielded event is set."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.batch():
+            inside.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert inside.wait(30)
+    try:
+        yield release
+    finally:
+        release.set()
+        thread.join(30)
+
+
+@contextmanager
+def reopened(store: SQLiteKeyStore) -> Iterator[SQLiteKeyStore]:
+    """The same file opened again (``aclose`` closed the wrapped store)."""
+    again = SQLiteKeyStore(store.path, synchronous="OFF")
+    try:
+        yield again
+    finally:
+        again.close()
+
+
+async def queued(release: threading.Event, writes: Sequence[Awaitable[object]]) -> list[object]:
+    """Start every write (each is queued to the writer thread), then let the writer go."""
+    tasks = [asyncio.ensure_future(w) for w in writes]
+    await asyncio.sleep(0)  # every task runs up to its queued job
+    release.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def created(owner: str, name: str) -> Change:
+    """A change inserting a new key of ``owner``."""
+    return creation(new_key(owner=owner, name=name))
+
+
+def test_writes_that_queue_share_one_commit(sqlite: SQLiteKeyStore) -> None:
+    """Ten writes queued behind a busy writer are committed together: two COMMITs, not ten."""
+    seen: list[str] = []
+
+    async def run() -> list[object]:
+        store = AsyncStore(sqlite)
+        try:
+            with writer_held(sqlite) as release:
+                sqlite.watch(seen.append)
+                writes = [
+                    store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(10)
+                ]
+                return await queued(release, writes)
+        finally:
+            await store.aclose()
+
+    answers = asyncio.run(run())
+    assert answers == [True] * 10
+    commits = [s for s in seen if s.strip().upper() == "COMMIT"]
+    # the held batch's commit, then at most two: the first write may be taken alone before the
+    # others queue, and every write that queued behind it shares one commit
+    assert 2 <= len(commits) <= 3
+    with reopened(sqlite) as again:
+        assert all(
+            again.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) is False for i in range(10)
+        )
+
+
+def test_a_write_that_fails_in_a_batch_undoes_only_itself(sqlite: SQLiteKeyStore) -> None:
+    """In one batch, an insert over the owner's quota raises; the writes around it are kept."""
+
+    async def run() -> list[object]:
+        store = AsyncStore(sqlite)
+        try:
+            with writer_held(sqlite) as release:
+                writes = [
+                    store.use_nonce("c", "first", expires_at=LATER, now=T0),
+                    store.insert(created("alice", "a1"), max_live_per_owner=1),
+                    store.insert(created("alice", "a2"), max_live_per_owner=1),
+                    store.insert(created("bob", "b1"), max_live_per_owner=1),
+                ]
+                return await queued(release, writes)
+        finally:
+            await store.aclose()
+
+    answers = asyncio.run(run())
+    assert answers[0] is True
+    assert isinstance(answers[2], QuotaExceeded)
+    with reopened(sqlite) as again:
+        assert [k.name for k in again.list_keys("alice")] == ["a1"]
+        assert [k.name for k in again.list_keys("bob")] == ["b1"]
+        assert len(again.history(again.list_keys("bob")[0].id)) == 1
+        assert again.use_nonce("c", "first", expires_at=LATER, now=T0) is False
+
+
+def test_a_failed_commit_fails_every_write_of_its_batch(sqlite: SQLiteKeyStore) -> None:
+    """When a batch's commit fails, every caller in it gets the error and nothing is written."""
+
+    @attrs.define
+    class FailingCommit:
+        """Lets the store run the batch, then fails it as a failed COMMIT would."""
+
+        store: SQLiteKeyStore
+        batches: int = 0
+
+        @contextmanager
+        def batch(self) -> Iterator[None]:
+            with self.store.batch():
+                yield
+                self.batches += 1
+                msg = "disk I/O error"
+                raise OSError(msg)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.store, name)
+
+    failing = FailingCommit(sqlite)
+
+    async def run() -> list[object]:
+        store = AsyncStore(failing)  # type: ignore[arg-type]  # a store by delegation
+        try:
+            with writer_held(sqlite) as release:
+                writes = [store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(4)]
+                return await queued(release, writes)
+        finally:
+            await store.aclose()
+
+    answers = asyncio.run(run())
+    assert failing.batches >= 1
+    assert any(isinstance(a, OSError) for a in answers)
+    with reopened(sqlite) as again:
+        for i, answer in enumerate(answers):
+            # a write reported done is on disk; one that got the commit's error is not
+            assert answer is True or isinstance(answer, OSError)
+            written = not again.use_nonce("c", f"n{i}", expires_at=LATER, now=T0)
+            assert written == (answer is True)
+
+
+def test_aclose_finishes_queued_writes(sqlite: SQLiteKeyStore) -> None:
+    """Closing the wrapper waits for the writes already queued; none is dropped."""
+
+    async def run() -> None:
+        store = AsyncStore(sqlite)
+        tasks = [
+            asyncio.ensure_future(store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0))
+            for i in range(20)
+        ]
+        await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+        writer = store._writer
+        await store.aclose()
+        assert writer is not None
+        assert not writer._thread.is_alive()
+
+    asyncio.run(run())
+    with reopened(sqlite) as again:
+        assert all(
+            again.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) is False for i in range(20)
+        )
+
+
+def test_inline_reads_run_on_the_event_loop_and_writes_do_not(sqlite: SQLiteKeyStore) -> None:
+    """inline_reads=True: a read runs on the loop's thread; a write still runs on the writer's."""
+    threads: dict[str, str] = {}
+    read, write = sqlite.get, sqlite.use_nonce
+
+    def get(key_id: int) -> object:
+        threads["read"] = threading.current_thread().name
+        return read(key_id)
+
+    def use_nonce(*args: object, **kwargs: object) -> bool:
+        threads["write"] = threading.current_thread().name
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        store = AsyncStore(sqlite, inline_reads=True)
+        store.store = _Spy(sqlite, get=get, use_nonce=use_nonce)  # type: ignore[assignment]
+        try:
+            assert await store.get(1) is None
+            assert await store.use_nonce("c", "n", expires_at=LATER, now=T0) is True
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+    assert threads == {"read": threading.main_thread().name, "write": "keyturn-write"}
+
+
+@attrs.define
+class _Spy:
+    """A store whose ``get`` and ``use_nonce`` are the test's; the rest is the real store's."""
+
+    store: SQLiteKeyStore
+    get: object
+    use_nonce: object
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
