@@ -258,6 +258,7 @@ class TestMounted:
             assert httpx.get(f"{url}/api/v2/public/test").status_code == 404  # outside the mount
 
 
+@pytest.mark.slow
 def test_serve_testnet_answers_testnet_true(tmp_path: Path) -> None:
     """Keyturn serve --testnet answers testnet: true in the envelope (false without it)."""
     with socket.socket() as s:
@@ -292,6 +293,7 @@ def test_serve_testnet_answers_testnet_true(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("required", "outcome"), [("1", "1 failed"), ("", "1 skipped")])
+@pytest.mark.slow
 def test_a_skipped_api_test_fails_where_they_are_required(
     tmp_path: Path, required: str, outcome: str
 ) -> None:

@@ -61,6 +61,7 @@ POSTGRES_URL = os.environ.get("KEYTURN_TEST_POSTGRES", "")
 #: Longer queries go by POST: httpx refuses URLs over 64 KiB before sending them.
 MAX_URL: Final = 16 * 1024
 pytestmark = [
+    pytest.mark.slow,  # minutes of generated requests over real HTTP and WebSocket
     pytest.mark.filterwarnings("ignore:Generating overly large repr"),
     # The server runs in a thread beside Hypothesis, and uvicorn, websockets and psycopg_pool
     # draw from the global random module there (WebSocket masks, pool jitter) while Hypothesis

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the benchmark harness
+
 ROOT = Path(__file__).parent.parent
 README_START = "<!-- bench.py --update-readme: start -->"
 README_END = "<!-- bench.py --update-readme: end -->"

@@ -20,6 +20,8 @@ from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.totp import TotpVerifier
 from keyturn.testing import RecordingNotifier
 
+pytestmark = pytest.mark.slow  # runs the keyturn command as a process
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

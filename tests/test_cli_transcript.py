@@ -14,7 +14,11 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from clitools import keyturn
+
+pytestmark = pytest.mark.slow  # runs the keyturn command as a process
 
 README = Path(__file__).parent.parent / "README.md"
 _MASKS = (

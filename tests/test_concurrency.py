@@ -33,6 +33,8 @@ from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.core.machine import destinations
 from keyturn.testing import RecordingNotifier
 
+pytestmark = pytest.mark.slow  # runs keyturn in several processes
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path

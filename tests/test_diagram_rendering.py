@@ -21,6 +21,8 @@ import pytest
 from keyturn import Policy, State, diagrams
 from keyturn.wiring import API_POLICY
 
+pytestmark = pytest.mark.slow  # runs dot and Chromium
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

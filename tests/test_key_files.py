@@ -7,6 +7,8 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from keyturn import wiring
 from keyturn.adapters import seal_keys
 from keyturn.adapters.sqlite import SQLiteKeyStore
@@ -14,7 +16,6 @@ from keyturn.adapters.sqlite import SQLiteKeyStore
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pytest
 
 CTX = multiprocessing.get_context("fork")
 PROCESSES = 8
@@ -39,6 +40,7 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.mark.slow
 def test_processes_starting_together_agree_on_every_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from typing import TYPE_CHECKING
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
 from keyturn.testing import RecordingNotifier, make_service
-
-if TYPE_CHECKING:
-    import pytest
 
 _LIFECYCLE = """
 from keyturn.testing import RecordingNotifier, make_service
@@ -38,6 +35,7 @@ def _run(prelude: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_unconfigured_application_sees_nothing_on_stdout_and_only_warnings_on_stderr() -> None:
     """With no logging or structlog setup, INFO events print nowhere and warnings go to stderr."""
     done = _run("")
@@ -46,6 +44,7 @@ def test_unconfigured_application_sees_nothing_on_stdout_and_only_warnings_on_st
     assert "event=notification_failed" in done.stderr
 
 
+@pytest.mark.slow
 def test_stdlib_logging_setup_receives_the_events() -> None:
     """An application that configured only the standard library gets every event it asks for."""
     done = _run("import logging\nlogging.basicConfig(level=logging.INFO)\n")

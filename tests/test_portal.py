@@ -1006,6 +1006,7 @@ def _serving(tmp_path: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
         lines.extend(err.splitlines())
 
 
+@pytest.mark.slow
 def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
     """`keyturn serve --dev` serves the API, the portal and its mailbox on the SQLite default."""
     with (
@@ -1034,6 +1035,7 @@ def test_serve_dev_runs_the_portal_with_a_mailbox(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "example.com"])  # noqa: S104
+@pytest.mark.slow
 def test_serve_dev_refuses_a_host_others_reach(tmp_path: Path, host: str) -> None:
     """`keyturn serve --dev` on an address others can reach is refused, in one line, exit 2."""
     done = subprocess.run(  # noqa: S603
@@ -1052,6 +1054,7 @@ def test_serve_dev_refuses_a_host_others_reach(tmp_path: Path, host: str) -> Non
     assert list(tmp_path.iterdir()) == []  # no store, no key file: nothing started
 
 
+@pytest.mark.slow
 def test_serve_dev_on_another_host_needs_the_override_and_warns(tmp_path: Path) -> None:
     """With --expose-dev-mailbox, `--dev --host 0.0.0.0` serves, and warns at start."""
     with (
@@ -1066,6 +1069,7 @@ def test_serve_dev_on_another_host_needs_the_override_and_warns(tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_serve_without_a_notifier_says_nobody_can_sign_in(tmp_path: Path) -> None:
     """Without a notifier, the start says sign-in cannot work, and so does the sign-in page."""
     made = subprocess.run(  # noqa: S603 (keyturn serve needs a store: init makes it)
@@ -1147,6 +1151,7 @@ def test_with_smtp_the_codes_arrive_by_email(clock: ManualClock) -> None:
         ("", None, " skipped in "),
     ],
 )
+@pytest.mark.slow
 def test_browser_tests_fail_without_a_browser_where_one_is_required(
     tmp_path: Path, required: str, chromium: str | None, outcome: str
 ) -> None:

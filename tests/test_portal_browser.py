@@ -58,8 +58,9 @@ if MISSING and REQUIRED:
     def _browser_required() -> None:
         pytest.fail(f"KEYTURN_REQUIRE_BROWSER=1, but {MISSING}", pytrace=False)
 
+    pytestmark = [pytest.mark.slow]  # drives Chromium
 else:
-    pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING)
+    pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(MISSING), reason=MISSING)]
 ARGS = [
     "--headless",
     "--no-sandbox",

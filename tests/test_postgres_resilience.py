@@ -72,6 +72,7 @@ class TestPasswordsStayOut:
         assert PASSWORD not in blob
 
     @pytest.mark.parametrize("form", sorted(UNREACHABLE))
+    @pytest.mark.slow
     def test_command_line_error_names_no_password(self, form: str, tmp_path: Path) -> None:
         """`keyturn --db <conninfo> list` on an unreachable server exits 3 with one line and no password."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}

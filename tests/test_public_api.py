@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import keyturn
 import keyturn.testing
 
@@ -32,6 +34,7 @@ def test_testing_all_is_sorted_and_importable() -> None:
         assert hasattr(keyturn.testing, name)
 
 
+@pytest.mark.slow
 def test_optional_dependencies_stay_optional() -> None:
     """Importing keyturn, its testing kit, its CLI and its stores loads no optional extra."""
     import subprocess  # noqa: PLC0415
@@ -65,6 +68,7 @@ def test_optional_dependencies_stay_optional() -> None:
     assert {"transitions", "attrs", "structlog"} <= loaded
 
 
+@pytest.mark.slow
 def test_without_pyotp_security_keys_are_refused_not_broken() -> None:
     """Without pyotp a service still works; enrolling a security key says what to install."""
     import subprocess  # noqa: PLC0415

@@ -151,6 +151,7 @@ def _event(owner: str) -> Any:
     )
 
 
+@pytest.mark.slow
 def test_cli_sends_codes_by_smtp(inbox: _Inbox, port: int, tmp_path: Any) -> None:
     """Keyturn --notifier smtp, configured by KEYTURN_SMTP_*, emails the code to the owner."""
     import os  # noqa: PLC0415

@@ -23,6 +23,8 @@ from keyturn.core.records import Change
 from keyturn.ports import AsyncKeyStore, AsyncCodeVerifier, KeyStore, Notifier
 from keyturn.service import AsyncKeyService, KeyService
 
+pytestmark = pytest.mark.slow  # runs mypy as a process
+
 
 """
 
