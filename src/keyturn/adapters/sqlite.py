@@ -162,11 +162,20 @@ class SQLiteKeyStore(SqlStore):
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
-            with self._reader() as conn:
+            if self.path in _MEMORY:  # one connection: the writer's
+                with self._write_lock:
+                    return self._writer.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+            try:  # an idle reader, taken and given back inline: every key lookup comes here
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._open()
+            try:
                 row: Row | None = conn.execute(sql, params).fetchone()
-                return row
+            finally:
+                self._idle.put(conn)
         except sqlite3.Error as e:
             raise self._failed(e) from e
+        return row
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
 import re
@@ -217,6 +218,16 @@ def source_ip(value: object) -> IpAddress | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_PEER_LENGTH:
         raise InvalidInput("source_ip", f"must be an address string of at most {MAX_PEER_LENGTH}")
+    return _address(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(value: str) -> IpAddress | None:
+    """``value`` parsed as an IP address (``None`` if it is none), once per distinct peer.
+
+    Every request names its peer, and a few peers make most requests; addresses are immutable,
+    so the parsed one is shared. The cache is bounded: a flood of new peers only evicts.
+    """
     try:
         return ipaddress.ip_address(value)
     except ValueError:

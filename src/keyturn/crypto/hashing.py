@@ -87,7 +87,7 @@ class SecretHasher:
 
     def digest(self, secret: str) -> str:
         """The keyed digest to store for ``secret``."""
-        return hmac.new(self.key, secret.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.key, secret.encode(), "sha256").hex()
 
     def matches(self, secret: str, digest: str) -> bool:
         """Whether ``secret`` has ``digest``, compared in constant time."""
