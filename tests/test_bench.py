@@ -51,6 +51,19 @@ def _bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
     return json.loads(done.stdout), text
 
 
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run benchmarks/``name`` with ``args``; it must succeed."""
+    done = subprocess.run(  # noqa: S603 (our interpreter, our script)
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def test_harness_runs_every_section(tmp_path: Path) -> None:
     """bench.py --smoke measures every in-process section interleaved and writes the README's targets table."""
     results, readme = _bench(tmp_path, "--smoke")
@@ -98,22 +111,29 @@ def test_http_rows_run(tmp_path: Path) -> None:
 def test_security_benchmarks_run() -> None:
     """benchmarks/security.py --smoke --json prints the access-log and auth-timing rows for each store."""
     postgres = os.environ.get("KEYTURN_TEST_POSTGRES", "")
-    done = subprocess.run(  # noqa: S603 (our interpreter, our script)
-        [
-            sys.executable,
-            str(ROOT / "benchmarks/security.py"),
-            "--smoke",
-            "--json",
-            *(["--postgres", postgres] if postgres else []),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    done = _script(
+        "security.py", "--smoke", "--json", *(["--postgres", postgres] if postgres else [])
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout)
     stores = {"sqlite", "postgres"} if postgres else {"sqlite"}
     assert set(results["access_log_us"]) == stores
     assert set(results["auth_usdiff"]) == stores
     assert set(results["auth_usdiff"]["sqlite"]) == {"known client_id", "unknown client_id"}
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_the_api_profile_runs(store: str) -> None:
+    """benchmarks/profile_api.py calls the API in process and prints a time for every row."""
+    postgres = os.environ.get("KEYTURN_TEST_POSTGRES", "")
+    if store == "postgres" and not postgres:
+        pytest.skip("KEYTURN_TEST_POSTGRES is not set")
+    where = ["--postgres", postgres] if store == "postgres" else []
+    done = _script("profile_api.py", "--requests", "20", "--profile", *where)
+    lines = done.stdout.splitlines()
+    for row in ROWS:
+        (line,) = [x for x in lines if x.startswith(f"| {row} |")]
+        wall, cpu = (float(c.strip().replace(",", "")) for c in line.split("|")[2:4])
+        assert wall > 0
+        assert cpu > 0
+    assert "tottime" in done.stdout  # the profile
+    assert ("bare SELECT 1" in done.stdout) == (store == "postgres")
