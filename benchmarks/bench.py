@@ -118,6 +118,7 @@ def run_all(args: argparse.Namespace, sections: list[str]) -> dict[str, Any]:
     if step("stores"):
         out["sqlite_writes"] = bench_stores.bench_sqlite_writes(folder, size.budget, size.rounds)
         out["authenticate"] = bench_stores.bench_authenticate(folder, size.budget, size.rounds)
+        out["decoding"] = bench_stores.bench_decoding(folder, size.budget, size.rounds)
     if step("flows"):
         out["flows"] = bench_flows.bench_flows(folder, size.flows, args.postgres)
     if step("scale"):

@@ -268,6 +268,7 @@ def render(r: Results) -> str:
         "engines": "engine, per lifecycle event (disable or enable)",
         "sqlite_writes": "SQLite disable/enable in process (synchronous=FULL)",
         "authenticate": "authenticate() of an active key",
+        "decoding": "decoding one stored key (SQLite row)",
         "scale": "scale: a store of 1,000 keys against a large one",
     }
     for key, title in titles.items():

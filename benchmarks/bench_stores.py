@@ -24,6 +24,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import bench_rounds
 from bench_engines import DIRECT, NullNotifier, toggling
 
@@ -55,6 +56,8 @@ HAND: Final = "hand-written sqlite3 transaction"
 COMMIT: Final = "one durable commit (insert one row)"
 AUTH_SQLITE: Final = "authenticate(), SQLite"
 AUTH_HAND: Final = "hand-written select + JSON decode + HMAC"
+LOADS: Final = "json.loads of the stored row"
+CODEC: Final = "key_from_json (the store's codec)"
 
 
 def open_sqlite(path: Path) -> sqlite3.Connection:
@@ -222,3 +225,50 @@ def bench_authenticate(folder: Path, budget: float, rounds: int) -> dict[str, ob
         {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
     )
     return bench_rounds.section(samples, {"SQLite ÷ hand-written": (AUTH_SQLITE, AUTH_HAND)}, "µs")
+
+
+def bench_decoding(folder: Path, budget: float, rounds: int) -> dict[str, object]:
+    """µs to decode one stored key: its JSON alone, the whole codec, and the record alone.
+
+    The row is one keyturn wrote (an active key with an IP whitelist, sealed secrets on). What
+    a faster JSON codec could save is at most the first row; building the typed record is the
+    rest of ``key_from_json``, whatever the row's encoding.
+    """
+    from keyturn.adapters.sql import codec  # noqa: PLC0415 (the store's codec, measured here)
+    from keyturn.core.records import ApiKey  # noqa: PLC0415
+
+    path = folder / "decode.db"
+    store = SQLiteKeyStore(path)
+    service = wiring.build_service(
+        store=store,
+        notifier=RecordingNotifier(),
+        master_key=SERVER_KEY,
+        policy=DIRECT,
+        secret_box=wiring.secret_box(str(path)),
+    )
+    key = key_in_state(service, State.ACTIVE, owner="alice").key
+    service.edit(key.id, owner="alice", ip_whitelist="10.0.0.0/8 192.0.2.7")
+    store.close()
+    conn = sqlite3.connect(path)
+    key_id, text = conn.execute("SELECT id, data FROM keyturn_keys").fetchone()
+    conn.close()
+    decoded = codec.key_from_json(key_id, text)
+    fields = {f.name: getattr(decoded, f.name) for f in attrs.fields(ApiKey)}
+
+    def loads(n: int) -> None:
+        for _ in range(n):
+            json.loads(text)
+
+    def whole(n: int) -> None:
+        for _ in range(n):
+            codec.key_from_json(key_id, text)
+
+    def record(n: int) -> None:
+        for _ in range(n):
+            ApiKey(**fields)
+
+    rows = {LOADS: loads, CODEC: whole, "ApiKey(...) from decoded values": record}
+    samples = bench_rounds.interleave(
+        {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
+    )
+    return bench_rounds.section(samples, {"codec ÷ json.loads": (CODEC, LOADS)}, "µs")

@@ -72,6 +72,7 @@ def test_harness_runs_every_section(tmp_path: Path) -> None:
         "engines",
         "sqlite_writes",
         "authenticate",
+        "decoding",
         "flows",
         "scale",
         "memory_bytes_per_key",
@@ -83,6 +84,8 @@ def test_harness_runs_every_section(tmp_path: Path) -> None:
     writes = results["sqlite_writes"]
     assert set(writes["ratios"]) >= {"inline relay ÷ hand-written", "inline relay ÷ relay off"}
     assert set(results["authenticate"]["ratios"]) == {"SQLite ÷ hand-written"}
+    assert set(results["decoding"]["ratios"]) == {"codec ÷ json.loads"}
+    assert "decoding one stored key (SQLite row)" in readme
     assert all(s["min"] <= s["median"] <= s["max"] for s in engines["rows"].values())
     assert "| 16 | SQLite `authenticate()` ÷ hand-written | ≤ 2.00 |" in readme
     if os.environ.get("KEYTURN_TEST_POSTGRES"):

@@ -28,7 +28,7 @@ def to_us(when: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     """The UTC datetime ``us`` microseconds after the epoch."""
-    return EPOCH + timedelta(microseconds=us)
+    return EPOCH + _US * us  # exact integer arithmetic; the fastest spelling (every key decode)
 
 
 def new_code(ref: str, now: datetime, policy: Policy) -> PendingCode:
