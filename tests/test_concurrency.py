@@ -15,13 +15,15 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from keyturn import (
+    Action,
     CodeMismatch,
+    ConfirmationRequired,
     KeyService,
     KeyturnError,
     Policy,
@@ -47,6 +49,7 @@ SERVER_KEY = bytes(range(32))
 CTX = multiprocessing.get_context("fork")
 Spec = tuple[str, str, str | None]
 RACE_POLICY = Policy(direct_enable=True, resend_after=timedelta(seconds=1))
+CONFIRM_POLICY = Policy(confirm=frozenset({Action.REMOVE}))
 
 
 def open_store(spec: Spec) -> KeyStore:
@@ -122,6 +125,22 @@ def _attempt(queue: Any, barrier: Any, spec: Spec, call: str, key_id: int, arg: 
         service.store.close()
 
 
+def _ask_removal(queue: Any, barrier: Any, spec: Spec, key_id: int) -> None:
+    """Ask to remove the key under CONFIRM_POLICY; put the challenge id it was shown."""
+    service = service_for(spec, CONFIRM_POLICY)
+    barrier.wait()
+    try:
+        service.remove(key_id, owner="alice")
+    except ConfirmationRequired as e:
+        queue.put(e.challenge_id)
+    except KeyturnError as e:
+        queue.put(type(e).__name__)
+    else:
+        queue.put("removed without a code")
+    finally:
+        service.store.close()
+
+
 def _pending_key(spec: Spec) -> tuple[int, str]:
     notifier = RecordingNotifier()
     service = service_for(spec, RACE_POLICY, notifier=notifier)
@@ -176,6 +195,22 @@ class TestRaces:
         assert set(results) - {"ok"} <= {"ResendTooEarly", "ConcurrentUpdate"}
         store = open_store(spec)
         assert [h.event for h in store.history(key_id)].count("code_resent") == 1
+        store.close()
+
+    def test_concurrent_confirmation_requests_send_one_code(self, spec: Spec) -> None:
+        """16 processes ask to remove one key under a confirm policy: one code, one challenge."""
+        service = service_for(spec, CONFIRM_POLICY)
+        key_id = service.create(owner="alice", name="gone", max_scope="account:read").key.id
+        service.store.close()
+        barrier = CTX.Barrier(16)
+        results = run_workers(_ask_removal, [(barrier, spec, key_id)] * 16)
+        assert len(set(results)) == 1, results  # every request was shown the same challenge
+        store = open_store(spec)
+        sent = store.recent_challenges("alice", since=datetime.now(UTC) - timedelta(hours=1))
+        assert [c.id for c in sent] == results[:1]
+        key = store.get(key_id)
+        assert key is not None
+        assert key.state is State.CREATED  # nothing removed without the code
         store.close()
 
     def test_concurrent_disable_and_enable(self, spec: Spec) -> None:

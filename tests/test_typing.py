@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs mypy as a process
+
 ROOT = Path(__file__).parent.parent
 HEADER = """
 from __future__ import annotations
@@ -22,10 +24,6 @@ from __future__ import annotations
 from keyturn.core.records import Change
 from keyturn.ports import AsyncKeyStore, AsyncCodeVerifier, KeyStore, Notifier
 from keyturn.service import AsyncKeyService, KeyService
-
-pytestmark = pytest.mark.slow  # runs mypy as a process
-
-
 """
 
 CASES = {

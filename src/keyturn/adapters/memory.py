@@ -4,6 +4,9 @@ For tests and single-process use; nothing survives the process. It keeps the sam
 persistent stores (atomic changes, optimistic versions, quota checked inside the write, outbox
 claims), under one lock, and passes the same contract suite (:mod:`keyturn.testing.contract`).
 Records are frozen, so handing them out shares nothing mutable.
+
+One piece: it is the SQL store's twin, one dict per table under one lock; the contract suite
+reads it side by side with the SQL store.
 """
 
 from __future__ import annotations
@@ -210,11 +213,18 @@ class InMemoryKeyStore:
             return [self._security_keys[o] for o in sorted(self._security_keys)]
 
     def add_challenge(
-        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
     ) -> None:
-        """Store a new challenge and enqueue its code."""
+        """Store a new challenge and enqueue its code (if the owner's recent ones are as seen)."""
         with self._lock:
-            if challenge.id in self._challenges:
+            if challenge.id in self._challenges or (
+                seen is not None and self._sent_since(challenge.owner, seen[0]) != seen[1]
+            ):
                 raise ConcurrentUpdate(challenge.key_id or 0, 0, action="confirm")
             self._challenges[challenge.id] = challenge
             self._enqueue(notifications, claim=claim)
@@ -222,6 +232,12 @@ class InMemoryKeyStore:
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         """The challenge with this id, or ``None``."""
         return self._challenges.get(challenge_id)
+
+    def _sent_since(self, owner: str, since: datetime) -> int:
+        """How many of the owner's challenges were sent after ``since`` (the lock held)."""
+        return sum(
+            1 for c in self._challenges.values() if c.owner == owner and c.code.sent_at > since
+        )
 
     def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:
         """The owner's challenges whose code was sent after ``since``, oldest first."""

@@ -242,10 +242,17 @@ class AsyncStore:
         await self._write(self.store.apply, change, claim=claim)
 
     async def add_challenge(
-        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
     ) -> None:
         """The wrapped store's write."""
-        await self._write(self.store.add_challenge, challenge, notifications, claim=claim)
+        await self._write(
+            self.store.add_challenge, challenge, notifications, claim=claim, seen=seen
+        )
 
     async def save_challenge(self, challenge: Challenge) -> None:
         """The wrapped store's write."""

@@ -8,8 +8,8 @@ No business rule is written here: every decision is the core's (:mod:`keyturn.co
 """
 
 from keyturn.core.changes import UNSET
+from keyturn.service._async.base import WRITE_ATTEMPTS
 from keyturn.service._async.keys import AsyncKeyService
-from keyturn.service._async.lifecycle import WRITE_ATTEMPTS
 from keyturn.service._async.relay import AsyncOutboxRelay, RelayReport
 from keyturn.service._sync.keys import KeyService
 from keyturn.service._sync.relay import OutboxRelay

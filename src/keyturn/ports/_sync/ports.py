@@ -105,11 +105,21 @@ class KeyStore(Protocol):
         ...
 
     def add_challenge(
-        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
     ) -> None:
         """Store a new confirmation challenge and enqueue its code, atomically.
 
-        ``claim`` as for :meth:`apply`.
+        ``claim`` as for :meth:`apply`. ``seen`` is ``(since, count)``: what the decision to send
+        this code read with :meth:`recent_challenges` (``count`` challenges of the owner sent
+        after ``since``). If the owner has another count now (a concurrent request sent a code
+        meanwhile), nothing is written and :class:`~keyturn.core.errors.ConcurrentUpdate` is
+        raised, so that the decision is made again on what is there. The check and the insert
+        are one step for every writer (one owner at a time).
         """
         ...
 

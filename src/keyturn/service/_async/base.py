@@ -10,7 +10,7 @@ decided here. This module is the async source: ``scripts/unasync.py`` writes its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -42,6 +42,10 @@ def _relay(service: AsyncServiceBase) -> AsyncOutboxRelay:
         code_seal=service.code_seal,
         logger=service.logger,
     )
+
+
+#: Attempts at a write that lost a race before the conflict is handed to the caller.
+WRITE_ATTEMPTS: Final = 4
 
 
 @attrs.define(kw_only=True)

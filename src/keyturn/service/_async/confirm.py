@@ -17,13 +17,14 @@ from keyturn.core.changes import code_notice
 from keyturn.core.errors import (
     ChallengeInvalid,
     CodeMismatch,
+    ConcurrentUpdate,
     ConfirmationRequired,
     InvalidInput,
 )
 from keyturn.core.records import Challenge, Confirmation
 from keyturn.core.time_rules import new_code
 from keyturn.crypto.hashing import new_id, new_token
-from keyturn.service._async.base import AsyncServiceBase
+from keyturn.service._async.base import WRITE_ATTEMPTS, AsyncServiceBase
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -102,29 +103,52 @@ class AsyncConfirming(AsyncServiceBase):
         code); the core refuses a new code before the wait or past the send cap.
         """
         since = now - max(self.policy.send_window, self.policy.resend_after)
-        live = confirmations.live_challenge(
-            await self.store.recent_challenges(owner, since=since),
-            action=action,
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            recent = await self.store.recent_challenges(owner, since=since)
+            live = confirmations.live_challenge(
+                recent, action=action, key_id=key_id, digest=digest, now=now, policy=self.policy
+            )
+            if live is not None:
+                self._reopened(live, action, owner, key_id)
+            try:  # sent only if no other request sent one since ``recent`` was read
+                await self._send_challenge(
+                    action, owner, key_id, digest, now, seen=(since, len(recent))
+                )
+            except ConcurrentUpdate:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError  # pragma: no cover (the loop returns or raises)
+
+    def _reopened(
+        self, live: Challenge, action: Action, owner: str, key_id: int | None
+    ) -> NoReturn:
+        """Ask for the code of the live challenge again (no new code goes out)."""
+        self.logger.info(
+            "confirmation_reopened",
             key_id=key_id,
-            digest=digest,
-            now=now,
-            policy=self.policy,
+            owner=owner,
+            action=action.value,
+            challenge_id=live.id,
         )
-        if live is not None:
-            self.logger.info(
-                "confirmation_reopened",
-                key_id=key_id,
-                owner=owner,
-                action=action.value,
-                challenge_id=live.id,
-            )
-            raise ConfirmationRequired(
-                challenge_id=live.id,
-                expires_at=live.code.expires_at,
-                action=action.value,
-                key_id=key_id,
-                resend_at=live.code.resend_at,
-            )
+        raise ConfirmationRequired(
+            challenge_id=live.id,
+            expires_at=live.code.expires_at,
+            action=action.value,
+            key_id=key_id,
+            resend_at=live.code.resend_at,
+        )
+
+    async def _send_challenge(
+        self,
+        action: Action,
+        owner: str,
+        key_id: int | None,
+        digest: str,
+        now: datetime,
+        *,
+        seen: tuple[datetime, int],
+    ) -> NoReturn:
+        """Store a new challenge and its code (if ``seen`` still holds), send it, ask for it."""
         challenge_id = new_token()
         issued = await self.verifier.issue(subject=f"challenge:{challenge_id}", owner=owner)
         code = new_code(issued.ref, now, self.policy)
@@ -147,7 +171,7 @@ class AsyncConfirming(AsyncServiceBase):
             expires_at=code.expires_at,
         )
         notes = [] if notice is None else [self.code_seal.seal_code(notice)]
-        await self.store.add_challenge(challenge, notes, claim=self.deliver_inline)
+        await self.store.add_challenge(challenge, notes, claim=self.deliver_inline, seen=seen)
         self.logger.info(
             "confirmation_requested",
             key_id=key_id,

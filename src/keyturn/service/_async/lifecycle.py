@@ -17,7 +17,7 @@ Creating a key and resetting its secret, the commands that hand out a secret, ar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -29,6 +29,7 @@ from keyturn.core.errors import ConcurrentUpdate, InvalidInput, KeyNotFound
 from keyturn.core.lifecycle import Action
 from keyturn.core.scope import Scope
 from keyturn.crypto.hashing import new_id
+from keyturn.service._async.base import WRITE_ATTEMPTS
 from keyturn.service._async.confirm import AsyncConfirming
 
 if TYPE_CHECKING:
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from keyturn.core.commands import Command
     from keyturn.core.records import ApiKey, Confirmation
     from keyturn.ports import IssuedCode
-
-#: Attempts at a write that lost a race before the conflict is handed to the caller.
-WRITE_ATTEMPTS: Final = 4
 
 
 class AsyncLifecycle(AsyncConfirming):

@@ -12,7 +12,7 @@ decided here. Generated from its async source by ``scripts/unasync.py``: edit th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -44,6 +44,10 @@ def _relay(service: ServiceBase) -> OutboxRelay:
         code_seal=service.code_seal,
         logger=service.logger,
     )
+
+
+#: Attempts at a write that lost a race before the conflict is handed to the caller.
+WRITE_ATTEMPTS: Final = 4
 
 
 @attrs.define(kw_only=True)

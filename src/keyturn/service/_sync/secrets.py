@@ -20,7 +20,8 @@ from keyturn.core.lifecycle import Action, State
 from keyturn.core.records import ApiKey, IssuedSecret
 from keyturn.core.scope import Scope
 from keyturn.crypto.hashing import new_client_id, new_id, new_secret
-from keyturn.service._sync.lifecycle import WRITE_ATTEMPTS, Lifecycle
+from keyturn.service._sync.base import WRITE_ATTEMPTS
+from keyturn.service._sync.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from keyturn.core.records import Confirmation

@@ -139,6 +139,24 @@ class KeysContract:
         store.save_challenge(used)
         assert store.recent_challenges("alice", since=T0 - timedelta(seconds=1)) == [used, late]
 
+    def test_a_challenge_is_added_only_if_the_owners_recent_ones_are_as_seen(
+        self, store: KeyStore
+    ) -> None:
+        """add_challenge(seen=(since, n)) writes only while the owner has n sent after since."""
+        since = T0 - timedelta(seconds=1)
+        first, second = new_challenge(Action.REMOVE), new_challenge(Action.REMOVE)
+        sent = code_notice("alice", T0)
+        store.add_challenge(first, [sent], seen=(since, 0))
+        with pytest.raises(ConcurrentUpdate):  # decided on an empty list: another came since
+            store.add_challenge(second, [code_notice("alice", T0, "222222")], seen=(since, 0))
+        assert store.get_challenge(second.id) is None
+        # the refused challenge's code was not queued
+        assert [d.notification.id for d in store.claim_deliveries(T0, 10)] == [sent.id]
+        store.add_challenge(second, [], seen=(since, 1))
+        store.add_challenge(new_challenge(Action.REMOVE, owner="bob"), [], seen=(since, 0))
+        recent = store.recent_challenges("alice", since=since)
+        assert {c.id for c in recent} == {first.id, second.id}
+
     def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
         """A change carrying a challenge saves both, or neither when the challenge is stale."""
         ch = new_challenge(Action.CREATE)

@@ -8,6 +8,9 @@ them in one more statement (:meth:`AsyncSqlStore.mark_delivered`): inline delive
 transaction of its own. Keys and notifications are stored as JSON text (:mod:`..codec`) beside the
 columns that are queried. Sessions, nonces and security keys are in :mod:`.access`.
 This module is the async source: ``scripts/unasync.py`` writes its blocking twin.
+
+One piece: keys, history, challenges and the outbox are written together by one change, so their
+statements stay side by side (the rest of the tables are already in :mod:`.access`).
 """
 
 from __future__ import annotations
@@ -181,11 +184,30 @@ class AsyncSqlStore(AsyncAccessTables):
     # --- challenges -------------------------------------------------------------------------
 
     async def add_challenge(
-        self, challenge: Challenge, notifications: Sequence[Notification], *, claim: bool = False
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
     ) -> None:
-        """Store a new challenge and enqueue its code, in one transaction."""
+        """Store a new challenge and enqueue its code, in one transaction.
+
+        With ``seen``, the owner's recent challenges are counted first, under the owner's lock
+        (PostgreSQL's advisory lock; SQLite's writers take turns), and a count other than the
+        one seen writes nothing and raises ConcurrentUpdate.
+        """
         try:
             async with self._transaction() as tx:
+                if seen is not None:
+                    if self.dialect.owner_lock is not None:
+                        await tx.run(self.dialect.owner_lock, (challenge.owner,))
+                    row = await tx.one(
+                        "SELECT COUNT(*) FROM keyturn_challenges WHERE owner = ? AND sent_at > ?",
+                        (challenge.owner, to_us(seen[0])),
+                    )
+                    if row is None or int(row[0]) != seen[1]:
+                        raise ConcurrentUpdate(challenge.key_id or 0, 0, action="confirm")
                 await tx.run(
                     "INSERT INTO keyturn_challenges (id, version, owner, sent_at, data) "
                     "VALUES (?, ?, ?, ?, ?)",
