@@ -112,11 +112,13 @@ def test_writes_that_queue_share_one_commit(sqlite: SQLiteKeyStore) -> None:
 
 def test_a_write_that_fails_in_a_batch_undoes_only_itself(sqlite: SQLiteKeyStore) -> None:
     """In one batch, an insert over the owner's quota raises; the writes around it are kept."""
+    seen: list[str] = []
 
     async def run() -> list[object]:
         store = AsyncStore(sqlite)
         try:
             with writer_held(sqlite) as release:
+                sqlite.watch(seen.append)
                 writes = [
                     store.use_nonce("c", "first", expires_at=LATER, now=T0),
                     store.insert(created("alice", "a1"), max_live_per_owner=1),
@@ -130,6 +132,8 @@ def test_a_write_that_fails_in_a_batch_undoes_only_itself(sqlite: SQLiteKeyStore
     answers = asyncio.run(run())
     assert answers[0] is True
     assert isinstance(answers[2], QuotaExceeded)
+    # the held batch's commit, then at most two: the four writes shared a transaction
+    assert 2 <= sum(s.strip().upper() == "COMMIT" for s in seen) <= 3
     with reopened(sqlite) as again:
         assert [k.name for k in again.list_keys("alice")] == ["a1"]
         assert [k.name for k in again.list_keys("bob")] == ["b1"]
@@ -181,22 +185,26 @@ def test_a_failed_commit_fails_every_write_of_its_batch(sqlite: SQLiteKeyStore) 
 
 
 def test_aclose_finishes_queued_writes(sqlite: SQLiteKeyStore) -> None:
-    """Closing the wrapper waits for the writes already queued; none is dropped."""
+    """Closing the wrapper while writes wait in its queue writes them all before it returns."""
 
-    async def run() -> None:
+    async def run() -> list[object]:
         store = AsyncStore(sqlite)
-        tasks = [
-            asyncio.ensure_future(store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0))
-            for i in range(20)
-        ]
-        await asyncio.sleep(0)
-        await asyncio.gather(*tasks)
-        writer = store._writer
-        await store.aclose()
-        assert writer is not None
-        assert not writer._thread.is_alive()
+        with writer_held(sqlite) as release:
+            tasks = [
+                asyncio.ensure_future(store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0))
+                for i in range(20)
+            ]
+            await asyncio.sleep(0)  # every write is queued behind the held writer
+            closing = asyncio.ensure_future(store.aclose())
+            await asyncio.sleep(0.05)
+            assert not closing.done()  # it waits for the queued writes
+            writer = store._writer
+            assert writer is None
+            release.set()
+            await closing
+        return await asyncio.gather(*tasks)
 
-    asyncio.run(run())
+    assert asyncio.run(run()) == [True] * 20
     with reopened(sqlite) as again:
         assert all(
             again.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) is False for i in range(20)

@@ -326,23 +326,36 @@ def test_relay_loop_stops_on_interrupt(tmp_path: Path) -> None:
 
     ok(tmp_path, "init")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "keyturn", "--dev", "relay", "--interval", "0.05"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang is dumped below (SIGABRT), not just timed out
+    # A background job of a non-interactive shell starts with SIGINT ignored, and an ignored
+    # signal stays ignored across exec: Python would then install no KeyboardInterrupt. The
+    # child gets Ctrl-C as a terminal would give it, whoever started this test.
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # SIG_DFL in the child
     try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keyturn", "--dev", "relay", "--interval", "0.05"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    with proc:
         assert proc.stderr is not None
         first = proc.stderr.readline()  # the loop has started once this line is out
+        assert "relaying notifications" in first, first
         proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert "relaying notifications" in first
+        try:
+            _, rest = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, dump = proc.communicate(timeout=30)
+            pytest.fail(f"the relay did not stop on SIGINT within 30 s; its threads:\n{dump}")
+    assert proc.returncode == 130, rest
     assert "Traceback" not in first + rest
 
 

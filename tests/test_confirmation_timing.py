@@ -12,9 +12,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from keyturn import (
+    ConcurrentUpdate,
     Confirmation,
     ConfirmationRequired,
     KeyService,
@@ -23,9 +25,16 @@ from keyturn import (
     SendLimitReached,
 )
 from keyturn.core.lifecycle import Action
+from keyturn.crypto.hashing import new_token
+from keyturn.service import WRITE_ATTEMPTS
+from keyturn.testing import InMemoryKeyStore, RecordingNotifier, make_service
 
 if TYPE_CHECKING:
-    from keyturn.testing import ManualClock, RecordingNotifier
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from keyturn.core.records import Challenge, Notification
+    from keyturn.testing import ManualClock
 
 
 @pytest.fixture(name="keyturn_policy")
@@ -111,3 +120,91 @@ def test_codes_are_capped_per_action_and_key(
     ).key
     with pytest.raises(ConfirmationRequired):
         service.edit(key.id, owner="alice", name="k2")
+
+
+class _RacedStore(InMemoryKeyStore):
+    """A store where another request stores its challenge just before each of ours.
+
+    ``races`` times, ``add_challenge`` first stores a competitor for the same action and key,
+    as a concurrent worker would, and then applies ours against it; ``same_request`` makes the
+    competitor the same request as ours, else another one.
+    """
+
+    def __init__(self, races: int, *, same_request: bool) -> None:
+        super().__init__()
+        self.races = races
+        self.same_request = same_request
+
+    def add_challenge(
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
+    ) -> None:
+        """Let a competitor in first while ``races`` lasts, then store ours as asked."""
+        if self.races > 0:
+            self.races -= 1
+            digest = challenge.request_digest if self.same_request else "another request"
+            rival = attrs.evolve(challenge, id=new_token(), request_digest=digest)
+            super().add_challenge(rival, [])
+        super().add_challenge(challenge, notifications, claim=claim, seen=seen)
+
+
+def _raced_service(races: int, *, same_request: bool) -> tuple[KeyService, RecordingNotifier]:
+    notifier = RecordingNotifier()
+    service = make_service(
+        store=_RacedStore(races, same_request=same_request),
+        notifier=notifier,
+        policy=Policy(confirm=frozenset({Action.CREATE})),
+    )
+    return service, notifier
+
+
+def test_a_request_that_lost_the_race_is_shown_the_winners_challenge() -> None:
+    """When a concurrent same request stored its challenge first, ours is not stored or sent."""
+    service, notifier = _raced_service(1, same_request=True)
+    asked = ask_create(service)
+    store = service.store
+    assert isinstance(store, _RacedStore)
+    (stored,) = store.recent_challenges("alice", since=asked.expires_at - timedelta(days=1))
+    assert asked.challenge_id == stored.id  # the winner's, shown again
+    assert notifier.codes() == []  # the loser sent nothing (the winner's worker sends its own)
+
+
+def test_a_different_request_that_lost_the_race_waits_for_resend() -> None:
+    """When another request for the same action won the race, ours waits for "resend"."""
+    service, notifier = _raced_service(1, same_request=False)
+    with pytest.raises(ResendTooEarly):
+        service.create(owner="alice", name="k1", max_scope="account:read")
+    assert notifier.codes() == []
+
+
+class _AlwaysConflicting(InMemoryKeyStore):
+    """A store that refuses every challenge as if another request had just stored one."""
+
+    calls = 0
+
+    def add_challenge(
+        self,
+        challenge: Challenge,
+        notifications: Sequence[Notification],
+        *,
+        claim: bool = False,
+        seen: tuple[datetime, int] | None = None,
+    ) -> None:
+        """Count the call and refuse it."""
+        self.calls += 1
+        raise ConcurrentUpdate(0, 0, action="confirm")
+
+
+def test_a_store_that_always_conflicts_ends_in_concurrent_update() -> None:
+    """A conflict on every attempt gives up after WRITE_ATTEMPTS with ConcurrentUpdate, unsent."""
+    store, notifier = _AlwaysConflicting(), RecordingNotifier()
+    policy = Policy(confirm=frozenset({Action.CREATE}))
+    service = make_service(store=store, notifier=notifier, policy=policy)
+    with pytest.raises(ConcurrentUpdate):
+        service.create(owner="alice", name="k1", max_scope="account:read")
+    assert store.calls == WRITE_ATTEMPTS
+    assert notifier.codes() == []

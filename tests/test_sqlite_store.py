@@ -115,7 +115,7 @@ def test_a_version_1_file_migrates_to_the_latest_and_keeps_its_keys(tmp_path: Pa
             "INSERT INTO keyturn_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", history_rows
         )
     store = SQLiteKeyStore(path)
-    assert store.schema_version() == len(SQLiteKeyStore.dialect.migrations) == 5
+    assert store.schema_version() == len(SQLiteKeyStore.dialect.migrations) == 6
     stored = store.get(issued.key.id)
     assert stored is not None
     assert stored.state is State.ACTIVE

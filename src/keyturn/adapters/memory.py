@@ -223,7 +223,7 @@ class InMemoryKeyStore:
         """Store a new challenge and enqueue its code (if the owner's recent ones are as seen)."""
         with self._lock:
             if challenge.id in self._challenges or (
-                seen is not None and self._sent_since(challenge.owner, seen[0]) != seen[1]
+                seen is not None and self._sent_since(challenge, seen[0]) != seen[1]
             ):
                 raise ConcurrentUpdate(challenge.key_id or 0, 0, action="confirm")
             self._challenges[challenge.id] = challenge
@@ -233,10 +233,13 @@ class InMemoryKeyStore:
         """The challenge with this id, or ``None``."""
         return self._challenges.get(challenge_id)
 
-    def _sent_since(self, owner: str, since: datetime) -> int:
-        """How many of the owner's challenges were sent after ``since`` (the lock held)."""
+    def _sent_since(self, new: Challenge, since: datetime) -> int:
+        """The owner's challenges for ``new``'s action and key sent after ``since`` (locked)."""
         return sum(
-            1 for c in self._challenges.values() if c.owner == owner and c.code.sent_at > since
+            1
+            for c in self._challenges.values()
+            if (c.owner, c.action, c.key_id) == (new.owner, new.action, new.key_id)
+            and c.code.sent_at > since
         )
 
     def recent_challenges(self, owner: str, *, since: datetime) -> list[Challenge]:

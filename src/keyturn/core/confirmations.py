@@ -79,6 +79,14 @@ def check_challenge(
     return challenge
 
 
+def sent_for(recent: Sequence[Challenge], *, action: Action, key_id: int | None) -> list[Challenge]:
+    """The challenges of ``recent`` for this action and key, by send time: what the rules count."""
+    return sorted(
+        (c for c in recent if c.action is action and c.key_id == key_id),
+        key=lambda c: c.code.sent_at,
+    )
+
+
 def live_challenge(
     recent: Sequence[Challenge],
     *,
@@ -95,10 +103,7 @@ def live_challenge(
     its code can still be used) and another request :class:`ResendTooEarly`; past the send cap
     for this action and key, :class:`SendLimitReached`.
     """
-    mine = sorted(
-        (c for c in recent if c.action is action and c.key_id == key_id),
-        key=lambda c: c.code.sent_at,
-    )
+    mine = sent_for(recent, action=action, key_id=key_id)
     last = mine[-1] if mine else None
     if last is not None and not last.used and not time_rules.resend_open(last.code, now):
         usable = last.code.attempts < policy.max_attempts and not time_rules.is_expired(

@@ -108,7 +108,16 @@ ALTER TABLE keyturn_challenges ADD COLUMN sent_at {int};
 CREATE INDEX keyturn_challenges_owner ON keyturn_challenges (owner, sent_at)
 """
 
-SCHEMAS: Final = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5)
+#: The sixth schema: each challenge's action and key (0 for none) beside its owner, so a request
+#: for a confirmation code can count, in its own transaction, the codes sent for the same action
+#: and key since it decided (``add_challenge(..., seen=)``). Older rows have neither: they count
+#: for nothing, as in the fifth.
+SCHEMA_V6: Final = """
+ALTER TABLE keyturn_challenges ADD COLUMN action TEXT;
+ALTER TABLE keyturn_challenges ADD COLUMN key_id {int}
+"""
+
+SCHEMAS: Final = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6)
 
 #: How long a claimed notification stays away from other relays (µs, as the outbox stores times).
 CLAIM_LEASE_US: Final = CLAIM_LEASE // timedelta(microseconds=1)

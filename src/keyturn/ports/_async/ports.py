@@ -115,11 +115,11 @@ class AsyncKeyStore(Protocol):
         """Store a new confirmation challenge and enqueue its code, atomically.
 
         ``claim`` as for :meth:`apply`. ``seen`` is ``(since, count)``: what the decision to send
-        this code read with :meth:`recent_challenges` (``count`` challenges of the owner sent
-        after ``since``). If the owner has another count now (a concurrent request sent a code
-        meanwhile), nothing is written and :class:`~keyturn.core.errors.ConcurrentUpdate` is
-        raised, so that the decision is made again on what is there. The check and the insert
-        are one step for every writer (one owner at a time).
+        this code read with :meth:`recent_challenges` (``count`` challenges of the owner for the
+        same action and key, sent after ``since``). If there is another count now (a concurrent
+        request sent a code for them meanwhile), nothing is written and
+        :class:`~keyturn.core.errors.ConcurrentUpdate` is raised, so that the decision is made
+        again on what is there. The check and the insert are one step for every writer.
         """
         ...
 

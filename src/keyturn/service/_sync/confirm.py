@@ -112,8 +112,9 @@ class Confirming(ServiceBase):
             )
             if live is not None:
                 self._reopened(live, action, owner, key_id)
-            try:  # sent only if no other request sent one since ``recent`` was read
-                self._send_challenge(action, owner, key_id, digest, now, seen=(since, len(recent)))
+            sent = len(confirmations.sent_for(recent, action=action, key_id=key_id))
+            try:  # sent only if no other request sent one for them since ``recent`` was read
+                self._send_challenge(action, owner, key_id, digest, now, seen=(since, sent))
             except ConcurrentUpdate:
                 if attempt == WRITE_ATTEMPTS:
                     raise

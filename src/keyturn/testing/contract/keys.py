@@ -142,7 +142,7 @@ class KeysContract:
     def test_a_challenge_is_added_only_if_the_owners_recent_ones_are_as_seen(
         self, store: KeyStore
     ) -> None:
-        """add_challenge(seen=(since, n)) writes only while the owner has n sent after since."""
+        """add_challenge(seen=(since, n)) writes only while n were sent for its action and key."""
         since = T0 - timedelta(seconds=1)
         first, second = new_challenge(Action.REMOVE), new_challenge(Action.REMOVE)
         sent = code_notice("alice", T0)
@@ -153,9 +153,13 @@ class KeysContract:
         # the refused challenge's code was not queued
         assert [d.notification.id for d in store.claim_deliveries(T0, 10)] == [sent.id]
         store.add_challenge(second, [], seen=(since, 1))
+        other_action, other_key = new_challenge(Action.EDIT), new_challenge(Action.REMOVE)
+        other_key = attrs.evolve(other_key, key_id=7)
+        store.add_challenge(other_action, [], seen=(since, 0))  # counted apart: another action
+        store.add_challenge(other_key, [], seen=(since, 0))  # and another key
         store.add_challenge(new_challenge(Action.REMOVE, owner="bob"), [], seen=(since, 0))
         recent = store.recent_challenges("alice", since=since)
-        assert {c.id for c in recent} == {first.id, second.id}
+        assert {c.id for c in recent} == {first.id, second.id, other_action.id, other_key.id}
 
     def test_change_consumes_challenge_atomically(self, store: KeyStore) -> None:
         """A change carrying a challenge saves both, or neither when the challenge is stale."""

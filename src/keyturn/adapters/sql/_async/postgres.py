@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 LOST: Final = (psycopg.OperationalError, psycopg.InterfaceError)
 #: Pool connections per CPU of this machine, at most (when the pool is sized automatically).
 _PER_CPU: Final = 4
+#: Every write transaction's start. READ COMMITTED whatever the server's default: a statement
+#: after an advisory lock (the quota, a confirmation's count) must see what the lock waited for,
+#: which a REPEATABLE READ snapshot taken before the wait would not.
+_BEGIN: Final = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 
 def _store_error(where: str, error: psycopg.Error) -> StoreError:
@@ -218,9 +222,9 @@ class AsyncPostgresStore(AsyncSqlStore):
         for attempt in (1, 2):
             async with self.pool.connection() as conn:
                 if self.trace is not None:
-                    self.trace("BEGIN")
+                    self.trace(_BEGIN)
                 try:
-                    await conn.execute("BEGIN")
+                    await conn.execute(_BEGIN)
                 except LOST as e:
                     await self._lost(e, last=attempt == 2)  # noqa: PLR2004
                     continue

@@ -193,9 +193,10 @@ class AsyncSqlStore(AsyncAccessTables):
     ) -> None:
         """Store a new challenge and enqueue its code, in one transaction.
 
-        With ``seen``, the owner's recent challenges are counted first, under the owner's lock
-        (PostgreSQL's advisory lock; SQLite's writers take turns), and a count other than the
-        one seen writes nothing and raises ConcurrentUpdate.
+        With ``seen``, the owner's challenges for the same action and key sent after ``since``
+        are counted first, under the owner's lock (PostgreSQL's advisory lock, in a READ
+        COMMITTED transaction so the count sees what the lock waited for; SQLite's writers take
+        turns), and a count other than the one seen writes nothing and raises ConcurrentUpdate.
         """
         try:
             async with self._transaction() as tx:
@@ -203,19 +204,28 @@ class AsyncSqlStore(AsyncAccessTables):
                     if self.dialect.owner_lock is not None:
                         await tx.run(self.dialect.owner_lock, (challenge.owner,))
                     row = await tx.one(
-                        "SELECT COUNT(*) FROM keyturn_challenges WHERE owner = ? AND sent_at > ?",
-                        (challenge.owner, to_us(seen[0])),
+                        "SELECT COUNT(*) FROM keyturn_challenges WHERE owner = ? AND sent_at > ? "
+                        "AND action = ? AND key_id = ?",
+                        (
+                            challenge.owner,
+                            to_us(seen[0]),
+                            challenge.action.value,
+                            challenge.key_id or 0,
+                        ),
                     )
                     if row is None or int(row[0]) != seen[1]:
                         raise ConcurrentUpdate(challenge.key_id or 0, 0, action="confirm")
                 await tx.run(
-                    "INSERT INTO keyturn_challenges (id, version, owner, sent_at, data) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO keyturn_challenges "
+                    "(id, version, owner, sent_at, action, key_id, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         challenge.id,
                         challenge.version,
                         challenge.owner,
                         to_us(challenge.code.sent_at),
+                        challenge.action.value,
+                        challenge.key_id or 0,
                         codec.challenge_to_json(challenge),
                     ),
                 )
@@ -310,9 +320,13 @@ class AsyncSqlStore(AsyncAccessTables):
         return [r[0] for r in rows]
 
 
-_SAVE_CHALLENGE = "UPDATE keyturn_challenges SET version = ?, data = ? WHERE id = ? AND version = ?"
+_SAVE_CHALLENGE = (
+    "UPDATE keyturn_challenges SET version = ?, key_id = ?, data = ? WHERE id = ? AND version = ?"
+)
 
 
 def _challenge_row(challenge: Challenge) -> tuple[Any, ...]:
     data = codec.challenge_to_json(challenge)
-    return (challenge.version, data, challenge.id, challenge.version - 1)
+    # the key column follows the record: a creation's challenge names its key once it is used
+    key_id = challenge.key_id or 0
+    return (challenge.version, key_id, data, challenge.id, challenge.version - 1)

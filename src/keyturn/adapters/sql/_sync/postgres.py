@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 LOST: Final = (psycopg.OperationalError, psycopg.InterfaceError)
 #: Pool connections per CPU of this machine, at most (when the pool is sized automatically).
 _PER_CPU: Final = 4
+#: Every write transaction's start. READ COMMITTED whatever the server's default: a statement
+#: after an advisory lock (the quota, a confirmation's count) must see what the lock waited for,
+#: which a REPEATABLE READ snapshot taken before the wait would not.
+_BEGIN: Final = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 
 def _store_error(where: str, error: psycopg.Error) -> StoreError:
@@ -220,9 +224,9 @@ class PostgresStore(SqlStore):
         for attempt in (1, 2):
             with self.pool.connection() as conn:
                 if self.trace is not None:
-                    self.trace("BEGIN")
+                    self.trace(_BEGIN)
                 try:
-                    conn.execute("BEGIN")
+                    conn.execute(_BEGIN)
                 except LOST as e:
                     self._lost(e, last=attempt == 2)  # noqa: PLR2004
                     continue
