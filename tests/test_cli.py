@@ -9,13 +9,14 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from clitools import USER, code_from, environment, keyturn, new_key, ok, on_terminal, refused
-from keyturn import SecurityAnswer, SecurityKeyRequired, wiring
+from keyturn import SecurityAnswer, SecurityKeyRequired, diagrams, wiring
 from keyturn.adapters.sqlite import SQLiteKeyStore
 from keyturn.adapters.totp import TotpVerifier
 from keyturn.testing import RecordingNotifier
@@ -1091,3 +1092,43 @@ class TestFailureTable:
         made = key_in_state(service, State.PENDING_2FA)
         key = attrs.evolve(service.get(made.key.id, owner="alice"), consecutive_failures=100)
         assert next_steps(key, self.NOW, Policy())[0].startswith(f"keyturn unlock {key.id}")
+
+
+def test_create_init_says_what_it_made_as_init_does(tmp_path: Path) -> None:
+    """A create --init on a new store names it and its key files once; later ones do not."""
+    args = ("create", "--init", "--owner", "o", "--name", "n", "--scope", "account:read")
+    first = keyturn(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    assert "created the key store at keyturn.db" in first.stderr
+    assert "keyturn.db.key, keyturn.db.seal (mode 0600): back them up" in first.stderr
+    again = keyturn(tmp_path, *args[:5], "n2", *args[6:])
+    assert again.returncode == 0, again.stderr
+    assert "created the key store" not in again.stderr
+
+
+@pytest.mark.parametrize("command", [("diagram",), ("--json", "diagram")])
+def test_a_closed_pipe_ends_quietly_with_141(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Output to a reader that went away (| head) exits 141 with nothing on stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}
+    with subprocess.Popen(  # noqa: S603 (our interpreter)
+        [sys.executable, "-m", "keyturn", *command],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # the reader is gone before the first line
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert err == ""
+
+
+def test_json_covers_version_and_written_diagrams(tmp_path: Path) -> None:
+    """With --json, --version and diagrams written to files answer one JSON object on stdout."""
+    assert ok(tmp_path, "--version") == {"version": version("keyturn")}
+    assert ok(tmp_path, "diagram", "-o", "x.mmd")["wrote"] == ["x.mmd"]
+    assert (tmp_path / "x.mmd").read_text().startswith("---\n")
+    written = ok(tmp_path, "diagram", "--update", "d")["wrote"]
+    assert [Path(w).name for w in written] == list(diagrams.FILES)

@@ -30,13 +30,29 @@ def cmd_diagram(app: App) -> None:
     if a.update is not None:
         folder = Path(a.update)
         folder.mkdir(parents=True, exist_ok=True)
+        wrote = []
         for name, content in diagrams.render_all().items():
             if isinstance(content, bytes):
                 (folder / name).write_bytes(content)
             else:
                 (folder / name).write_text(content)
-            app.err.say(f"wrote {folder / name}")
+            wrote.append(str(folder / name))
+        _wrote(app, wrote, {})
         return
+    out = _drawn(app)
+    fields = {"format": a.format, "key": a.key, "policy": a.policy}
+    if a.output:
+        Path(a.output).write_text(out)
+        _wrote(app, [a.output], fields)
+    elif a.json:
+        app.emit({**fields, "diagram": out}, "")
+    else:
+        sys.stdout.write(out)
+
+
+def _drawn(app: App) -> str:
+    """The diagram the options ask for, as text (Mermaid, DOT or SVG)."""
+    a = app.args
     policy = POLICIES[a.policy]
     highlight: State | None = None
     note = ""
@@ -49,15 +65,15 @@ def cmd_diagram(app: App) -> None:
             resend = seconds_until(key.pending.resend_at, now)
             note = f"code valid {left} s more, resend in {resend} s"
     if a.format == "mermaid":
-        out = diagrams.mermaid(policy, highlight=highlight, note=note)
-    else:
-        out = diagrams.dot(policy, highlight=highlight, note=note)
-        if a.format == "svg":
-            out = diagrams.svg(out)
-    if a.output:
-        Path(a.output).write_text(out)
-        app.err.say(f"wrote {a.output}")
-    elif a.json:
-        app.emit({"format": a.format, "key": a.key, "policy": a.policy, "diagram": out}, "")
-    else:
-        sys.stdout.write(out)
+        return diagrams.mermaid(policy, highlight=highlight, note=note)
+    out = diagrams.dot(policy, highlight=highlight, note=note)
+    return diagrams.svg(out) if a.format == "svg" else out
+
+
+def _wrote(app: App, paths: list[str], fields: dict[str, object]) -> None:
+    """Say which files were written: one JSON object with ``--json``, else a line each."""
+    if app.args.json:
+        app.emit({**fields, "wrote": paths}, "")
+        return
+    for path in paths:
+        app.err.say(f"wrote {path}")

@@ -41,6 +41,7 @@ QUOTA: Final = 8
 DELIVERY_FAILED: Final = 9
 NO_STORE: Final = 10
 INTERRUPTED: Final = 130
+CLOSED_PIPE: Final = 141
 
 #: Exit codes, as the README documents them.
 EXIT_CODES: Final = {
@@ -56,6 +57,7 @@ EXIT_CODES: Final = {
     DELIVERY_FAILED: "relay: a delivery failed (it is retried later)",
     NO_STORE: "no key store at --db: create one with keyturn init",
     INTERRUPTED: "interrupted (Ctrl-C)",
+    CLOSED_PIPE: "the reader of the output went away (a closed pipe, as when piped to head)",
 }
 
 #: The exit code of each keyturn error: the first class in its MRO found here decides.

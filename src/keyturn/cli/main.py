@@ -9,6 +9,7 @@ go: warnings to stderr, everything with ``-v``.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ from keyturn.core.errors import KeyturnError
 
 from . import output
 from .app import App
-from .failures import INTERRUPTED, OK, Failure, explain
+from .failures import CLOSED_PIPE, INTERRUPTED, OK, Failure, explain
 from .parser import build
 
 if TYPE_CHECKING:
@@ -34,20 +35,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     try:
-        args = build().parse_args(argv)
+        args = build(json=wants_json).parse_args(argv)
     except Failure as e:
         return _answer(e, json=wants_json)
     app = App(args)
     _configure_logging(verbose=args.verbose, failures=app.delivery_errors)
     try:
         args.run(app)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+    except BrokenPipeError:
+        return _closed_pipe()
     except _HANDLED as e:
-        return _answer(explain(e, app.context()), json=args.json)
+        try:
+            return _answer(explain(e, app.context()), json=args.json)
+        except BrokenPipeError:
+            return _closed_pipe()
     except KeyboardInterrupt:
         return INTERRUPTED
     finally:
         app.close()
     return OK
+
+
+def _closed_pipe() -> int:
+    """Whoever read the output stopped (``| head``): write nothing more, say nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
+    os.close(devnull)
+    return CLOSED_PIPE
 
 
 def _answer(failure: Failure, *, json: bool) -> int:

@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 def cmd_init(app: App) -> None:
     """Create the store at ``--db`` (with its server key and ring), or check the one there."""
     existed = stores.exists(app.target)
+    fields, text = store_opened(app, existed=existed)
+    text += '\nnext: keyturn create --owner OWNER --name NAME --scope "account:read"'
+    app.emit(fields, text)
+
+
+def store_opened(app: App, *, existed: bool) -> tuple[dict[str, Any], str]:
+    """Open the store (creating it, its server key and ring) and say what there is.
+
+    ``existed``: whether the store was there before this command (read before it opened).
+    """
     service = app.service  # opening creates the store, the key file and the ring
     where = stores.where(app.target)
     local = not is_postgres(app.target)
@@ -53,8 +63,7 @@ def cmd_init(app: App) -> None:
                 f"\nits server key and sealing ring: {', '.join(kept)} (mode 0600): back them "
                 "up, and keep them out of database backups"
             )
-    text += '\nnext: keyturn create --owner OWNER --name NAME --scope "account:read"'
-    app.emit({"db": where, "created": not existed, "server_key": key, "ring": ring_text}, text)
+    return {"db": where, "created": not existed, "server_key": key, "ring": ring_text}, text
 
 
 def cmd_relay(app: App) -> None:

@@ -20,6 +20,7 @@ from keyturn.core.policy import Policy
 
 from . import demo, drawing, keys, operating, options, reading, serve
 from .failures import EXIT_CODES, usage
+from .output import json_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -187,8 +188,8 @@ def _overview() -> str:
     return "\n".join(lines)
 
 
-def build() -> Parser:
-    """The ``keyturn`` parser, with every command."""
+def build(*, json: bool = False) -> Parser:
+    """The ``keyturn`` parser, with every command (``json``: ``--version`` answers in JSON)."""
     common = _common(top=False)
     codes = "\n".join(f"  {c:>3}  {w}" for c, w in EXIT_CODES.items())
     p = Parser(
@@ -199,7 +200,9 @@ def build() -> Parser:
         parents=[_common(top=True)],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"keyturn {version('keyturn')}")
+    shown = version("keyturn")
+    text = json_text({"version": shown}) if json else f"keyturn {shown}"
+    p.add_argument("--version", action="version", version=text)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
     for _, rows in GROUPS:
         for name, help_, declare, run in rows:
