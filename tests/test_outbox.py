@@ -73,6 +73,22 @@ def test_code_that_expired_undelivered_is_dropped(
     assert notifier.codes() == []
 
 
+def test_code_for_a_key_removed_since_is_dropped(
+    service: KeyService, notifier: RecordingNotifier, clock: ManualClock
+) -> None:
+    """A code still undelivered when its key is removed is dropped, not sent; news still goes."""
+    notifier.failing = True
+    key_id = key_in_state(service, State.PENDING_2FA).key.id
+    service.remove(key_id, owner="alice")
+    notifier.failing = False
+    clock.advance(timedelta(minutes=1))  # the failed deliveries are due again
+    report = service.relay.run_once()
+    assert notifier.codes() == []  # the code for the removed key never went out
+    assert report.expired == 1
+    assert report.delivered >= 1  # the news of the changes did
+    assert service.relay.run_once().handled == 0  # and nothing waits any more
+
+
 def test_fresh_code_is_not_stuck_behind_a_backlog(
     service: KeyService, notifier: RecordingNotifier, store: InMemoryKeyStore | SQLiteKeyStore
 ) -> None:

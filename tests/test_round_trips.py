@@ -110,7 +110,11 @@ def test_a_key_read_by_the_caller_is_not_read_again(store: SqlStore) -> None:
 
 
 def test_a_relay_pass_claims_in_one_statement_and_marks_in_one(store: SqlStore) -> None:
-    """The relay's pass: one claiming UPDATE in a transaction, then one mark for the batch."""
+    """The relay's pass: one claiming UPDATE, a read of each queued code's key, one mark.
+
+    The read per code is what lets the relay drop a code whose key was removed since it was
+    queued; inline delivery of a request's own code skips it.
+    """
     notifier = RecordingNotifier()
     service = make_service(store=store, notifier=notifier)
     service.deliver_inline = False
@@ -120,7 +124,7 @@ def test_a_relay_pass_claims_in_one_statement_and_marks_in_one(store: SqlStore) 
     store.watch(seen)
     report = service.relay.run_once()
     assert report.delivered >= 3
-    assert seen.take() == ["BEGIN", "UPDATE", "COMMIT", "UPDATE"]
+    assert seen.take() == ["BEGIN", "UPDATE", "COMMIT", "SELECT", "SELECT", "SELECT", "UPDATE"]
 
 
 def test_api_calls_read_once_per_need(tmp_path: Path) -> None:

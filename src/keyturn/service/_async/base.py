@@ -123,7 +123,9 @@ class AsyncServiceBase:
         if not (self.deliver_inline and notifications):
             return
         try:
-            await self.relay.deliver([Delivery(n, attempts=1) for n in notifications])
+            await self.relay.deliver(
+                [Delivery(n, attempts=1) for n in notifications], written_now=True
+            )
         except KeyturnError as e:  # the change is written: its claim lapses and the relay retries
             self.logger.warning("inline_delivery_unmarked", error=type(e).__name__)
 

@@ -3,7 +3,8 @@
 A notification is written in the same atomic step as the change it reports; the relay claims due
 ones, hands each to the notifier, and marks them delivered (dropping their codes, one statement
 per pass) or failed (due again after an exponential backoff). A code whose expiry has passed
-before it could be delivered is dropped, not sent: it could no longer be used. Codes wait in the
+before it could be delivered, or whose key was removed meanwhile, is dropped, not sent: it could
+no longer be used. Codes wait in the
 outbox sealed (:class:`~keyturn.crypto.sealing.CodeSeal`); the relay opens one just before
 handing it to the notifier. The relay runs inline after a request (best effort: the request's
 own notifications, stored already claimed by the request's transaction, go straight to
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from keyturn._log import get_logger
+from keyturn.core.lifecycle import State
+from keyturn.core.records import NotificationKind
 from keyturn.service._async.compat import Event, wait
 
 if TYPE_CHECKING:
@@ -69,11 +72,15 @@ class AsyncOutboxRelay:
         """
         return await self.deliver(await self.store.claim_deliveries(self.clock.now(), self.batch))
 
-    async def deliver(self, deliveries: Sequence[Delivery]) -> RelayReport:
+    async def deliver(
+        self, deliveries: Sequence[Delivery], *, written_now: bool = False
+    ) -> RelayReport:
         """Deliver notifications claimed for this relay; mark the done ones in one statement.
 
-        A code past its expiry is dropped, not sent; a failed delivery is due again after the
-        backoff. Never raises for one message.
+        A code past its expiry is dropped, not sent, and so is a code for a key removed since
+        it was queued: neither could be used. ``written_now``: the caller's own request wrote
+        these a moment ago (inline delivery), so their keys need no second look. A failed
+        delivery is due again after the backoff. Never raises for one message.
         """
         now = self.clock.now()
         done: list[Notification] = []
@@ -84,6 +91,11 @@ class AsyncOutboxRelay:
             if n.expires_at is not None and n.expires_at <= now:
                 done.append(n)
                 log.warning("notification_expired", attempts=d.attempts)
+                expired += 1
+                continue
+            if not written_now and await self._for_removed_key(n):
+                done.append(n)
+                log.warning("notification_for_removed_key", attempts=d.attempts)
                 expired += 1
                 continue
             try:
@@ -104,6 +116,13 @@ class AsyncOutboxRelay:
         if done:
             await self.store.mark_delivered(done, self.clock.now())
         return RelayReport(len(done) - expired, failed, expired)
+
+    async def _for_removed_key(self, n: Notification) -> bool:
+        """Whether ``n`` is a code for a key that is removed (or gone) by now."""
+        if n.kind is not NotificationKind.CODE or n.key_id is None:
+            return False
+        key = await self.store.get(n.key_id)
+        return key is None or key.state is State.REMOVED
 
     async def run_forever(self, *, interval: float = 1.0, stop: Event | None = None) -> None:
         """Run passes until ``stop`` is set, sleeping ``interval`` seconds when idle."""

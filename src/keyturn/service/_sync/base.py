@@ -123,7 +123,7 @@ class ServiceBase:
         if not (self.deliver_inline and notifications):
             return
         try:
-            self.relay.deliver([Delivery(n, attempts=1) for n in notifications])
+            self.relay.deliver([Delivery(n, attempts=1) for n in notifications], written_now=True)
         except KeyturnError as e:  # the change is written: its claim lapses and the relay retries
             self.logger.warning("inline_delivery_unmarked", error=type(e).__name__)
 
