@@ -1106,7 +1106,7 @@ def test_create_init_says_what_it_made_as_init_does(tmp_path: Path) -> None:
     assert "created the key store" not in again.stderr
 
 
-@pytest.mark.parametrize("command", [("diagram",), ("--json", "diagram")])
+@pytest.mark.parametrize("command", [("diagram",), ("--json", "diagram"), ("--json", "bogus")])
 def test_a_closed_pipe_ends_quietly_with_141(tmp_path: Path, command: tuple[str, ...]) -> None:
     """Output to a reader that went away (| head) exits 141 with nothing on stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYTURN_")}

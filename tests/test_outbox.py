@@ -9,14 +9,20 @@ import attrs
 import pytest
 from structlog.testing import capture_logs
 
-from keyturn import KeyService, State
+from keyturn import Action, ConfirmationRequired, KeyService, State, StoreError
 from keyturn.crypto.sealing import CodeSeal, SealError
-from keyturn.testing import ManualClock, RecordingNotifier, key_in_state, make_service
+from keyturn.testing import (
+    InMemoryKeyStore,
+    ManualClock,
+    RecordingNotifier,
+    key_in_state,
+    make_service,
+)
 from keyturn.testing.contract.records import T0, code_notice, creation, new_key
 
 if TYPE_CHECKING:
-    from keyturn.adapters.memory import InMemoryKeyStore
     from keyturn.adapters.sqlite import SQLiteKeyStore
+    from keyturn.core.records import ApiKey
 
 
 def test_failed_delivery_stays_pending_and_is_retried(
@@ -87,6 +93,52 @@ def test_code_for_a_key_removed_since_is_dropped(
     assert report.expired == 1
     assert report.delivered >= 1  # the news of the changes did
     assert service.relay.run_once().handled == 0  # and nothing waits any more
+
+
+def test_queued_codes_for_live_keys_and_for_no_key_go_out(
+    service: KeyService, notifier: RecordingNotifier
+) -> None:
+    """Through the relay, an activation code and a code confirming a create (no key) are sent."""
+    service.deliver_inline = False
+    service.policy = attrs.evolve(service.policy, confirm=frozenset({Action.CREATE}))
+    with pytest.raises(ConfirmationRequired):
+        service.create(owner="alice", name="k2", max_scope="account:read")
+    service.policy = attrs.evolve(service.policy, confirm=frozenset())
+    key_id = key_in_state(service, State.PENDING_2FA).key.id
+    report = service.relay.run_once()
+    assert report.expired == 0
+    assert len(notifier.codes()) == 2  # the confirmation's and the activation's
+    assert notifier.last_code(key_id)
+
+
+class _UnreadableKeys(InMemoryKeyStore):
+    """A store whose key reads fail once ``failing`` is set (writes and the outbox still work)."""
+
+    failing = False
+
+    def get(self, key_id: int) -> ApiKey | None:
+        """The key, or a StoreError while ``failing``."""
+        if self.failing:
+            msg = "the store is away"
+            raise StoreError(msg)
+        return super().get(key_id)
+
+
+def test_a_failed_read_of_a_codes_key_is_retried_not_fatal() -> None:
+    """If reading a queued code's key fails, that code is retried later and the pass goes on."""
+    store, notifier, clock = _UnreadableKeys(), RecordingNotifier(), ManualClock()
+    service = make_service(store=store, notifier=notifier, clock=clock)
+    service.deliver_inline = False
+    key_in_state(service, State.PENDING_2FA)
+    store.failing = True
+    report = service.relay.run_once()
+    assert report.failed == 1  # the code: its key could not be read
+    assert report.delivered >= 1  # the news of the key's changes still went out
+    assert notifier.codes() == []
+    store.failing = False
+    clock.advance(timedelta(seconds=2))  # the retry is due
+    assert service.relay.run_once().delivered == 1
+    assert len(notifier.codes()) == 1
 
 
 def test_fresh_code_is_not_stuck_behind_a_backlog(

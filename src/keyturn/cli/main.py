@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import sqlite3
 import sys
 from typing import TYPE_CHECKING, Any
@@ -37,24 +38,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build(json=wants_json).parse_args(argv)
     except Failure as e:
-        return _answer(e, json=wants_json)
+        return _answered(e, json=wants_json)
     app = App(args)
     _configure_logging(verbose=args.verbose, failures=app.delivery_errors)
     try:
         args.run(app)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
-    except BrokenPipeError:
-        return _closed_pipe()
     except _HANDLED as e:
-        try:
-            return _answer(explain(e, app.context()), json=args.json)
-        except BrokenPipeError:
-            return _closed_pipe()
+        if isinstance(e, BrokenPipeError) and _stdout_gone():
+            return _closed_pipe()  # the reader went away: not an error of the command's
+        return _answered(explain(e, app.context()), json=args.json)
     except KeyboardInterrupt:
         return INTERRUPTED
     finally:
         app.close()
     return OK
+
+
+def _stdout_gone() -> bool:
+    """Whether the reader of standard output went away (its pipe reports an error)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError):  # no descriptor to ask (replaced stdout): not a closed pipe
+        return False
 
 
 def _closed_pipe() -> int:
@@ -63,6 +71,14 @@ def _closed_pipe() -> int:
     os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail again
     os.close(devnull)
     return CLOSED_PIPE
+
+
+def _answered(failure: Failure, *, json: bool) -> int:
+    """:func:`_answer`, or the closed pipe's code if the reader went away meanwhile."""
+    try:
+        return _answer(failure, json=json)
+    except BrokenPipeError:
+        return _closed_pipe()
 
 
 def _answer(failure: Failure, *, json: bool) -> int:

@@ -93,13 +93,10 @@ class AsyncOutboxRelay:
                 log.warning("notification_expired", attempts=d.attempts)
                 expired += 1
                 continue
-            if not written_now and await self._for_removed_key(n):
-                done.append(n)
-                log.warning("notification_for_removed_key", attempts=d.attempts)
-                expired += 1
-                continue
-            try:
-                await self.notifier.deliver(self.code_seal.open_code(n))
+            try:  # a failed read of the key, like a failed delivery, is retried later
+                dropped = not written_now and await self._for_removed_key(n)
+                if not dropped:
+                    await self.notifier.deliver(self.code_seal.open_code(n))
             except Exception as e:  # noqa: BLE001 (any failure, opening included: retry later)
                 retry_at = now + self.backoff(d.attempts)
                 await self.store.mark_failed(n.id, retry_at, type(e).__name__)
@@ -112,7 +109,11 @@ class AsyncOutboxRelay:
                 failed += 1
             else:
                 done.append(n)
-                log.info("notification_delivered", attempts=d.attempts)
+                if dropped:
+                    log.warning("notification_for_removed_key", attempts=d.attempts)
+                    expired += 1
+                else:
+                    log.info("notification_delivered", attempts=d.attempts)
         if done:
             await self.store.mark_delivered(done, self.clock.now())
         return RelayReport(len(done) - expired, failed, expired)
