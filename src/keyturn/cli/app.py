@@ -78,6 +78,8 @@ class App:
         #: The errors the notifier raised while this run delivered (``notification_failed``).
         self.delivery_errors: list[str] = []
         self._service: KeyService | None = None
+        #: Whether opening the service created the store (``init``, ``create --init``).
+        self.created_store = False
 
     @property
     def creates_store(self) -> bool:
@@ -88,7 +90,7 @@ class App:
     def service(self) -> KeyService:
         """The service over ``--db``, opened (and checked) on first use."""
         if self._service is None:
-            stores.check(self.target, create=self.creates_store)
+            self.created_store = not stores.check(self.target, create=self.creates_store)
             notifier = self.notifier()
             self._service = wiring.build_service(
                 store=wiring.open_store(self.target),

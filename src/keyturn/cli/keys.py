@@ -16,7 +16,6 @@ from keyturn.core.lifecycle import Action, State
 from keyturn.service import UNSET
 from keyturn.web import views
 
-from . import stores
 from .guidance import DONE, code_outcome, edit_outcome, next_steps
 from .operating import store_opened
 from .output import key_fields, secret_block
@@ -93,9 +92,10 @@ def cmd_create(app: App) -> None:
     """A new key; its secret is shown this once."""
     a = app.args
     pem = Path(a.public_key_file).read_text() if a.public_key_file else None
-    if a.init and not stores.exists(app.target):  # say what --init made, as init does
-        _, made = store_opened(app, existed=False)
-        app.err.say(made)
+    if a.init:
+        _, opened = store_opened(app)
+        if app.created_store:  # say what --init made, as init does
+            app.err.say(opened)
     issued = app.service.create(
         owner=a.owner,
         name=a.name,

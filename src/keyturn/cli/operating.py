@@ -32,18 +32,15 @@ if TYPE_CHECKING:
 
 def cmd_init(app: App) -> None:
     """Create the store at ``--db`` (with its server key and ring), or check the one there."""
-    existed = stores.exists(app.target)
-    fields, text = store_opened(app, existed=existed)
+    fields, text = store_opened(app)
     text += '\nnext: keyturn create --owner OWNER --name NAME --scope "account:read"'
     app.emit(fields, text)
 
 
-def store_opened(app: App, *, existed: bool) -> tuple[dict[str, Any], str]:
-    """Open the store (creating it, its server key and ring) and say what there is.
-
-    ``existed``: whether the store was there before this command (read before it opened).
-    """
+def store_opened(app: App) -> tuple[dict[str, Any], str]:
+    """Open the store (creating it, its server key and ring) and say what there is."""
     service = app.service  # opening creates the store, the key file and the ring
+    existed = not app.created_store
     where = stores.where(app.target)
     local = not is_postgres(app.target)
     key = "$KEYTURN_SERVER_KEY" if os.environ.get("KEYTURN_SERVER_KEY") else None

@@ -43,13 +43,16 @@ def exists(target: str) -> bool:
     return Path(target).exists()
 
 
-def check(target: str, *, create: bool) -> None:
-    """Refuse to open ``target`` unless a store is there or this command creates one."""
+def check(target: str, *, create: bool) -> bool:
+    """Refuse to open ``target`` unless a store is there or this command creates one.
+
+    Returns whether a store was there (``False``: this command will create it).
+    """
     if _KEYWORDS.match(target) and not is_postgres(target):  # never echo it: it may hold a password
         raise _unreachable(target, "libpq cannot read this connection string")
     if not exists(target):
         if create:
-            return
+            return False
         hint = "" if target == wiring.DEFAULT_DB else f" --db {target}"
         raise no_store(where(target), hint=" with the same --db" if is_postgres(target) else hint)
     if not is_postgres(target) and not os.environ.get("KEYTURN_SERVER_KEY"):
@@ -62,6 +65,7 @@ def check(target: str, *, create: bool) -> None:
                 "(a new key would make every stored secret unusable)",
                 STORE,
             )
+    return True
 
 
 def _postgres_has_store(target: str) -> bool:
