@@ -210,7 +210,7 @@ class AsyncSqlStore(AsyncAccessTables):
                             challenge.owner,
                             to_us(seen[0]),
                             challenge.action.value,
-                            challenge.key_id or 0,
+                            _key_column(challenge),
                         ),
                     )
                     if row is None or int(row[0]) != seen[1]:
@@ -225,7 +225,7 @@ class AsyncSqlStore(AsyncAccessTables):
                         challenge.owner,
                         to_us(challenge.code.sent_at),
                         challenge.action.value,
-                        challenge.key_id or 0,
+                        _key_column(challenge),
                         codec.challenge_to_json(challenge),
                     ),
                 )
@@ -328,5 +328,9 @@ _SAVE_CHALLENGE = (
 def _challenge_row(challenge: Challenge) -> tuple[Any, ...]:
     data = codec.challenge_to_json(challenge)
     # the key column follows the record: a creation's challenge names its key once it is used
-    key_id = challenge.key_id or 0
-    return (challenge.version, key_id, data, challenge.id, challenge.version - 1)
+    return (challenge.version, _key_column(challenge), data, challenge.id, challenge.version - 1)
+
+
+def _key_column(challenge: Challenge) -> int:
+    """The challenge's key as its column holds it: 0 for none (so ``=`` compares it)."""
+    return challenge.key_id or 0
