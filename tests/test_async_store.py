@@ -23,10 +23,11 @@ from keyturn.core.errors import QuotaExceeded
 from keyturn.testing.contract.records import T0, creation, new_key
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterator, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
     from pathlib import Path
 
     from keyturn.core.records import Change
+    from keyturn.ports import KeyStore
 
 LATER = T0 + timedelta(minutes=5)
 
@@ -69,12 +70,37 @@ def reopened(store: SQLiteKeyStore) -> Iterator[SQLiteKeyStore]:
         again.close()
 
 
-async def queued(release: threading.Event, writes: Sequence[Awaitable[object]]) -> list[object]:
-    """Start every write (each is queued to the writer thread), then let the writer go."""
-    tasks = [asyncio.ensure_future(w) for w in writes]
-    await asyncio.sleep(0)  # every task runs up to its queued job
-    release.set()
-    return await asyncio.gather(*tasks, return_exceptions=True)
+def queued(
+    held: SQLiteKeyStore,
+    wrapped: KeyStore,
+    writes: Callable[[AsyncStore], Sequence[Awaitable[object]]],
+    seen: list[str] | None = None,
+) -> list[object]:
+    """Each write's answer (or error), all queued behind ``held``'s busy writer, then let go.
+
+    ``wrapped`` is what ``AsyncStore`` wraps (``held`` itself, or a store over it); ``seen``
+    gets every statement ``held`` runs once the writer is held.
+    """
+
+    async def run() -> list[object]:
+        store = AsyncStore(wrapped)
+        try:
+            with writer_held(held) as release:
+                if seen is not None:
+                    held.watch(seen.append)
+                tasks = [asyncio.ensure_future(w) for w in writes(store)]
+                await asyncio.sleep(0)  # every task runs up to its queued job
+                release.set()
+                return await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def commits(seen: list[str]) -> int:
+    """How many of the statements seen were a COMMIT."""
+    return sum(s.strip().upper() == "COMMIT" for s in seen)
 
 
 def created(owner: str, name: str) -> Change:
@@ -85,25 +111,16 @@ def created(owner: str, name: str) -> Change:
 def test_writes_that_queue_share_one_commit(sqlite: SQLiteKeyStore) -> None:
     """Ten writes queued behind a busy writer are committed together: two COMMITs, not ten."""
     seen: list[str] = []
-
-    async def run() -> list[object]:
-        store = AsyncStore(sqlite)
-        try:
-            with writer_held(sqlite) as release:
-                sqlite.watch(seen.append)
-                writes = [
-                    store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(10)
-                ]
-                return await queued(release, writes)
-        finally:
-            await store.aclose()
-
-    answers = asyncio.run(run())
+    answers = queued(
+        sqlite,
+        sqlite,
+        lambda store: [store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(10)],
+        seen,
+    )
     assert answers == [True] * 10
-    commits = [s for s in seen if s.strip().upper() == "COMMIT"]
     # the held batch's commit, then at most two: the first write may be taken alone before the
     # others queue, and every write that queued behind it shares one commit
-    assert 2 <= len(commits) <= 3
+    assert 2 <= commits(seen) <= 3
     with reopened(sqlite) as again:
         assert all(
             again.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) is False for i in range(10)
@@ -113,27 +130,21 @@ def test_writes_that_queue_share_one_commit(sqlite: SQLiteKeyStore) -> None:
 def test_a_write_that_fails_in_a_batch_undoes_only_itself(sqlite: SQLiteKeyStore) -> None:
     """In one batch, an insert over the owner's quota raises; the writes around it are kept."""
     seen: list[str] = []
-
-    async def run() -> list[object]:
-        store = AsyncStore(sqlite)
-        try:
-            with writer_held(sqlite) as release:
-                sqlite.watch(seen.append)
-                writes = [
-                    store.use_nonce("c", "first", expires_at=LATER, now=T0),
-                    store.insert(created("alice", "a1"), max_live_per_owner=1),
-                    store.insert(created("alice", "a2"), max_live_per_owner=1),
-                    store.insert(created("bob", "b1"), max_live_per_owner=1),
-                ]
-                return await queued(release, writes)
-        finally:
-            await store.aclose()
-
-    answers = asyncio.run(run())
+    answers = queued(
+        sqlite,
+        sqlite,
+        lambda store: [
+            store.use_nonce("c", "first", expires_at=LATER, now=T0),
+            store.insert(created("alice", "a1"), max_live_per_owner=1),
+            store.insert(created("alice", "a2"), max_live_per_owner=1),
+            store.insert(created("bob", "b1"), max_live_per_owner=1),
+        ],
+        seen,
+    )
     assert answers[0] is True
     assert isinstance(answers[2], QuotaExceeded)
     # the held batch's commit, then at most two: the four writes shared a transaction
-    assert 2 <= sum(s.strip().upper() == "COMMIT" for s in seen) <= 3
+    assert 2 <= commits(seen) <= 3
     with reopened(sqlite) as again:
         assert [k.name for k in again.list_keys("alice")] == ["a1"]
         assert [k.name for k in again.list_keys("bob")] == ["b1"]
@@ -163,17 +174,11 @@ def test_a_failed_commit_fails_every_write_of_its_batch(sqlite: SQLiteKeyStore) 
             return getattr(self.store, name)
 
     failing = FailingCommit(sqlite)
-
-    async def run() -> list[object]:
-        store = AsyncStore(failing)  # type: ignore[arg-type]  # a store by delegation
-        try:
-            with writer_held(sqlite) as release:
-                writes = [store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(4)]
-                return await queued(release, writes)
-        finally:
-            await store.aclose()
-
-    answers = asyncio.run(run())
+    answers = queued(
+        sqlite,
+        failing,  # type: ignore[arg-type]  # a store by delegation
+        lambda store: [store.use_nonce("c", f"n{i}", expires_at=LATER, now=T0) for i in range(4)],
+    )
     assert failing.batches >= 1
     assert any(isinstance(a, OSError) for a in answers)
     with reopened(sqlite) as again:
