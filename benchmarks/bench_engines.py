@@ -242,9 +242,7 @@ def bench_engines(budget: float, rounds: int) -> dict[str, object]:
         OFF: memory_service(inline=False),
         INLINE: memory_service(inline=True),
     }
-    samples = bench_rounds.interleave(
-        {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
-    )
+    samples = bench_rounds.interleave_ops(rows, budget, rounds)
     ratios = {f"{name} ÷ core": (name, CORE) for name in rows if name.startswith(("trans", "py"))}
     ratios |= {
         "service relay off ÷ core": (OFF, CORE),

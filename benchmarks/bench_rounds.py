@@ -67,6 +67,13 @@ def interleave(
     return samples
 
 
+def interleave_ops(
+    runs: Mapping[str, Callable[[int], None]], budget: float, rounds: int
+) -> dict[str, list[float]]:
+    """µs per operation of each ``run(ops)``: :func:`per_op_us` samples, :func:`interleave`d."""
+    return interleave({name: per_op_us(run, budget) for name, run in runs.items()}, rounds)
+
+
 def summary(values: list[float]) -> Stat:
     """The median of ``values`` and their spread (smallest and largest)."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}

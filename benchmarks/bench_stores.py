@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from keyturn import KeyService
     from keyturn.core.records import IssuedSecret
+    from keyturn.crypto.sealing import SecretBox
     from keyturn.ports import KeyStore
 
 SERVER_KEY: Final = bytes(range(32))
@@ -69,14 +70,23 @@ def open_sqlite(path: Path) -> sqlite3.Connection:
 
 
 def service_with_key(
-    store: KeyStore, *, policy: Any = DIRECT, owner: str = "alice", max_scope: str | None = None
+    store: KeyStore,
+    *,
+    policy: Any = DIRECT,
+    owner: str = "alice",
+    max_scope: str | None = None,
+    secret_box: SecretBox | None = None,
 ) -> tuple[KeyService, IssuedSecret]:
     """A service as a deployment wires it over ``store``, and an active key of ``owner``.
 
     Its notifier is a no-op once the key is active, so delivery itself costs nothing.
     """
     service = wiring.build_service(
-        store=store, notifier=RecordingNotifier(), master_key=SERVER_KEY, policy=policy
+        store=store,
+        notifier=RecordingNotifier(),
+        master_key=SERVER_KEY,
+        policy=policy,
+        secret_box=secret_box,
     )
     scope = {"max_scope": max_scope} if max_scope else {}
     issued = key_in_state(service, State.ACTIVE, owner=owner, **scope)
@@ -169,9 +179,7 @@ def bench_sqlite_writes(folder: Path, budget: float, rounds: int) -> dict[str, o
         HAND: hand_written(folder / "hand.db"),
         COMMIT: durable_commit(folder / "commit.db"),
     }
-    samples = bench_rounds.interleave(
-        {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
-    )
+    samples = bench_rounds.interleave_ops(rows, budget, rounds)
     ratios = {
         "inline relay ÷ hand-written": (INLINE, HAND),
         "relay off ÷ hand-written": (OFF, HAND),
@@ -221,9 +229,7 @@ def bench_authenticate(folder: Path, budget: float, rounds: int) -> dict[str, ob
         AUTH_SQLITE: authenticating(*sqlite),
         AUTH_HAND: hand_authenticate(path, sqlite[1]),
     }
-    samples = bench_rounds.interleave(
-        {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
-    )
+    samples = bench_rounds.interleave_ops(rows, budget, rounds)
     return bench_rounds.section(samples, {"SQLite ÷ hand-written": (AUTH_SQLITE, AUTH_HAND)}, "µs")
 
 
@@ -239,14 +245,8 @@ def bench_decoding(folder: Path, budget: float, rounds: int) -> dict[str, object
 
     path = folder / "decode.db"
     store = SQLiteKeyStore(path)
-    service = wiring.build_service(
-        store=store,
-        notifier=RecordingNotifier(),
-        master_key=SERVER_KEY,
-        policy=DIRECT,
-        secret_box=wiring.secret_box(str(path)),
-    )
-    key = key_in_state(service, State.ACTIVE, owner="alice").key
+    service, issued = service_with_key(store, secret_box=wiring.secret_box(str(path)))
+    key = issued.key
     service.edit(key.id, owner="alice", ip_whitelist="10.0.0.0/8 192.0.2.7")
     store.close()
     conn = sqlite3.connect(path)
@@ -268,7 +268,5 @@ def bench_decoding(folder: Path, budget: float, rounds: int) -> dict[str, object
             ApiKey(**fields)
 
     rows = {LOADS: loads, CODEC: whole, "ApiKey(...) from decoded values": record}
-    samples = bench_rounds.interleave(
-        {name: bench_rounds.per_op_us(run, budget) for name, run in rows.items()}, rounds
-    )
+    samples = bench_rounds.interleave_ops(rows, budget, rounds)
     return bench_rounds.section(samples, {"codec ÷ json.loads": (CODEC, LOADS)}, "µs")
